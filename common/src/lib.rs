@@ -1,0 +1,18 @@
+//! mevfleet-common: the vocabulary every mevfleet process shares.
+//!
+//! Identities and roles, known chains, the QUIC wire protocol and its framing,
+//! the fleet CA and the mutually-authenticated endpoints built on it, config
+//! file loading with errors that name the key, process shutdown and logging.
+//! Nothing here spawns long-lived tasks of its own or touches RocksDB.
+
+pub mod chain;
+pub mod config_file;
+pub mod identity;
+pub mod net;
+pub mod shutdown;
+pub mod telemetry;
+pub mod tls;
+pub mod wire;
+
+/// The version of the mevfleet binaries, reported in hellos and `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,173 @@
+//! Building QUIC endpoints that require mutual TLS against the fleet CA, and
+//! reading the verified peer (service and identity) off a connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::crypto::rustls::{HandshakeData, QuicClientConfig, QuicServerConfig};
+use rustls::pki_types::CertificateDer;
+use tracing::warn;
+
+use super::verify::{FleetClientVerifier, FleetServerVerifier};
+use super::{crypto_provider, identity_from_cert, Credentials, ExpectedPeer, Service, TlsError};
+use crate::identity::{PeerIdentity, Role};
+
+/// The QUIC application close code for a peer whose role may not use the
+/// service it asked for.
+pub const CLOSE_FORBIDDEN: u32 = 0x403;
+
+/// The server name clients put in their handshake. Servers are identified
+/// by the name in their certificate, not by this.
+const DIAL_NAME: &str = "coordinator.mevfleet";
+
+/// QUIC transport timings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransportSettings {
+    /// A connection with no traffic for this long is dead.
+    pub idle_timeout: Duration,
+    /// Keep-alive pings, well under the idle timeout.
+    pub keep_alive: Duration,
+}
+
+impl Default for TransportSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(2),
+        }
+    }
+}
+
+impl TransportSettings {
+    fn build(self) -> Result<Arc<quinn::TransportConfig>, TlsError> {
+        let mut transport = quinn::TransportConfig::default();
+        let idle = quinn::IdleTimeout::try_from(self.idle_timeout)
+            .map_err(|err| TlsError::Quic(format!("idle timeout: {err}")))?;
+        transport.max_idle_timeout(Some(idle));
+        transport.keep_alive_interval(Some(self.keep_alive));
+        Ok(Arc::new(transport))
+    }
+}
+
+/// Binds a QUIC server on `bind` offering `services`. Clients must present a
+/// certificate from the fleet CA with a role that one of the services allows.
+pub fn server_endpoint(
+    bind: SocketAddr,
+    creds: &Credentials,
+    services: &[Service],
+    transport: TransportSettings,
+) -> Result<quinn::Endpoint, TlsError> {
+    let mut roles: Vec<Role> = services
+        .iter()
+        .flat_map(|service| service.allowed_roles().iter().copied())
+        .collect();
+    roles.sort();
+    roles.dedup();
+    let verifier = FleetClientVerifier::new(creds, ExpectedPeer::roles(&roles))?;
+    let mut tls = rustls::ServerConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_single_cert(creds.chain(), creds.key())?;
+    tls.alpn_protocols = services.iter().map(|s| s.alpn().to_vec()).collect();
+    let quic = QuicServerConfig::try_from(tls).map_err(|err| TlsError::Quic(err.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    config.transport_config(transport.build()?);
+    quinn::Endpoint::server(config, bind).map_err(|source| TlsError::Bind { addr: bind, source })
+}
+
+/// A client configuration for `service` that presents our certificate and
+/// accepts only servers matching `expected`.
+pub fn client_config(
+    creds: &Credentials,
+    service: Service,
+    expected: ExpectedPeer,
+    transport: TransportSettings,
+) -> Result<quinn::ClientConfig, TlsError> {
+    let verifier = FleetServerVerifier::new(creds, expected)?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_client_auth_cert(creds.chain(), creds.key())?;
+    tls.alpn_protocols = vec![service.alpn().to_vec()];
+    let quic = QuicClientConfig::try_from(tls).map_err(|err| TlsError::Quic(err.to_string()))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(transport.build()?);
+    Ok(config)
+}
+
+/// A client-only endpoint on an ephemeral port of the right address family.
+pub fn client_endpoint(for_addr: SocketAddr) -> Result<quinn::Endpoint, TlsError> {
+    let bind: SocketAddr = if for_addr.is_ipv6() {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    quinn::Endpoint::client(bind).map_err(|source| TlsError::Bind { addr: bind, source })
+}
+
+/// Dials `addr` with `config`, failing after `timeout`.
+pub async fn connect(
+    endpoint: &quinn::Endpoint,
+    config: quinn::ClientConfig,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<quinn::Connection, String> {
+    let connecting = endpoint
+        .connect_with(config, addr, DIAL_NAME)
+        .map_err(|err| err.to_string())?;
+    match tokio::time::timeout(timeout, connecting).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+    }
+}
+
+/// The verified certificate identity of a connection's peer.
+pub fn peer_identity(conn: &quinn::Connection) -> Result<PeerIdentity, TlsError> {
+    let certs = conn
+        .peer_identity()
+        .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())
+        .ok_or_else(|| TlsError::NoIdentity("the peer presented no certificate".into()))?;
+    let first = certs
+        .first()
+        .ok_or_else(|| TlsError::NoIdentity("the peer presented an empty chain".into()))?;
+    identity_from_cert(first)
+}
+
+/// A peer accepted on a server endpoint: which service it asked for, and who
+/// it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcceptedPeer {
+    /// The service negotiated by ALPN.
+    pub service: Service,
+    /// The verified identity.
+    pub identity: PeerIdentity,
+}
+
+/// Reads the service and identity of a freshly accepted connection and
+/// checks that the role may use that service. A refused connection is closed
+/// with [`CLOSE_FORBIDDEN`] and a reason, and the refusal is logged.
+pub fn accept_peer(conn: &quinn::Connection) -> Result<AcceptedPeer, String> {
+    let close = |reason: String| {
+        warn!(remote = %conn.remote_address(), reason = %reason, "refused connection");
+        conn.close(quinn::VarInt::from_u32(CLOSE_FORBIDDEN), reason.as_bytes());
+        reason
+    };
+    let alpn = conn
+        .handshake_data()
+        .and_then(|any| any.downcast::<HandshakeData>().ok())
+        .and_then(|data| data.protocol);
+    let Some(service) = alpn.as_deref().and_then(Service::from_alpn) else {
+        return Err(close("no mevfleet service negotiated".into()));
+    };
+    let identity = peer_identity(conn).map_err(|err| close(err.to_string()))?;
+    if !service.allows(identity.role) {
+        return Err(close(format!(
+            "role {} may not use the {service} service",
+            identity.role
+        )));
+    }
+    Ok(AcceptedPeer { service, identity })
+}
