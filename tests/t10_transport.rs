@@ -1,1 +1,513 @@
+//! t10 transport: mutual TLS with fleet certificates, role checks per
+//! service, bad frames answered on a live connection, push streams, and the
+//! agent uplink's reconnect.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mevfleet_agent::uplink::{self, UplinkSettings, UplinkState};
+use mevfleet_common::identity::Role;
+use mevfleet_common::shutdown::Shutdown;
+use mevfleet_common::tls::{
+    self, Credentials, ExpectedPeer, Service, TransportSettings, Validity, CLOSE_FORBIDDEN,
+};
+use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
+use mevfleet_common::wire::agent::{AgentRequest, AgentResponse};
+use mevfleet_common::wire::{
+    call, decode_payload, read_frame, ErrorCode, PushReceiver, PushSender, Reply, RpcError,
+    RpcLimits, DEFAULT_MAX_FRAME,
+};
+use mevfleet_coordinator::server::{CoordinatorServer, ServerError};
+use mevfleet_tests::{init_logs, wait_until, TestPki, DEFAULT_DEADLINE};
+
+const LOCALHOST: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
+
+/// A coordinator serving in-process; stopped by cancelling `shutdown`.
+struct RunningCoordinator {
+    addr: SocketAddr,
+    shutdown: Shutdown,
+}
+
+impl RunningCoordinator {
+    fn start(creds: &Credentials, node_id: u64, bind: SocketAddr) -> anyhow::Result<Self> {
+        let server = CoordinatorServer::bind(bind, node_id, creds, TransportSettings::default())?;
+        let addr = server.local_addr()?;
+        let shutdown = Shutdown::new();
+        server.spawn(&shutdown);
+        Ok(Self { addr, shutdown })
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        assert!(
+            self.shutdown.wait(Duration::from_secs(10)).await,
+            "coordinator stops in time"
+        );
+    }
+}
+
+async fn dial(
+    creds: &Credentials,
+    addr: SocketAddr,
+    service: Service,
+) -> Result<(quinn::Connection, quinn::Endpoint), String> {
+    let config = tls::client_config(
+        creds,
+        service,
+        ExpectedPeer::role(Role::Coordinator),
+        TransportSettings::default(),
+    )
+    .map_err(|err| err.to_string())?;
+    let endpoint = tls::client_endpoint(addr).map_err(|err| err.to_string())?;
+    let conn = tls::connect(&endpoint, config, addr, Duration::from_secs(5)).await?;
+    Ok((conn, endpoint))
+}
+
+/// A client refused by the server: in TLS 1.3 the client may finish its side
+/// of the handshake before the server has judged its certificate, so a
+/// refusal is either a failed dial or a connection the server closes at once
+/// with a TLS error. Returns the reason.
+async fn refused_by_server(
+    dialled: Result<(quinn::Connection, quinn::Endpoint), String>,
+) -> anyhow::Result<String> {
+    match dialled {
+        Err(reason) => Ok(reason),
+        Ok((conn, _endpoint)) => {
+            let closed = tokio::time::timeout(DEFAULT_DEADLINE, conn.closed())
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!("the server kept a connection it should have refused")
+                })?;
+            assert!(
+                matches!(
+                    closed,
+                    quinn::ConnectionError::TransportError(_)
+                        | quinn::ConnectionError::ConnectionClosed(_)
+                ),
+                "expected a TLS refusal, got {closed}"
+            );
+            Ok(closed.to_string())
+        }
+    }
+}
+
+async fn ping(conn: &quinn::Connection) -> Result<AdminResponse, RpcError> {
+    call::<_, AdminResponse>(conn, &AdminRequest::Ping, RpcLimits::default()).await
+}
+
+#[tokio::test]
+async fn an_operator_pings_a_coordinator_over_mutual_tls() -> anyhow::Result<()> {
+    init_logs();
+    let pki = TestPki::new()?;
+    let coordinator = RunningCoordinator::start(
+        &pki.creds(Role::Coordinator, "coord-1")?,
+        1,
+        LOCALHOST.into(),
+    )?;
+
+    // --- an operator asks who answers
+    let (conn, _endpoint) = dial(
+        &pki.creds(Role::Operator, "alice")?,
+        coordinator.addr,
+        Service::Admin,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let AdminResponse::Pong(info) = ping(&conn).await?;
+
+    // --- both sides saw the identities written in the certificates
+    assert_eq!(info.node_id, 1);
+    assert_eq!(info.server.to_string(), "coordinator coord-1");
+    assert_eq!(info.you.to_string(), "operator alice");
+    assert_eq!(
+        tls::peer_identity(&conn)?.to_string(),
+        "coordinator coord-1"
+    );
+    coordinator.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_agent_is_welcomed_only_under_its_own_name() -> anyhow::Result<()> {
+    init_logs();
+    let pki = TestPki::new()?;
+    let coordinator = RunningCoordinator::start(
+        &pki.creds(Role::Coordinator, "coord-1")?,
+        1,
+        LOCALHOST.into(),
+    )?;
+    let (conn, _endpoint) = dial(
+        &pki.creds(Role::Agent, "host-a")?,
+        coordinator.addr,
+        Service::Agent,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let hello = |id: &str| AgentRequest::Hello {
+        agent_id: id.into(),
+        version: "test".into(),
+    };
+
+    // --- its own name is welcome
+    let AgentResponse::Welcome(info) =
+        call::<_, AgentResponse>(&conn, &hello("host-a"), RpcLimits::default()).await?;
+    assert_eq!(info.you.to_string(), "agent host-a");
+
+    // --- another host's name is refused, and the reason names both
+    let err = call::<_, AgentResponse>(&conn, &hello("host-b"), RpcLimits::default())
+        .await
+        .expect_err("host-a may not speak for host-b");
+    let RpcError::Remote(remote) = err else {
+        panic!("expected a refusal, got {err}");
+    };
+    assert_eq!(remote.code, ErrorCode::FORBIDDEN);
+    assert!(
+        remote.reason.contains("host-b") && remote.reason.contains("host-a"),
+        "{}",
+        remote.reason
+    );
+    coordinator.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_is_refused_both_ways() -> anyhow::Result<()> {
+    init_logs();
+    let pki = TestPki::new()?;
+    let rogue = TestPki::new()?;
+    let coordinator = RunningCoordinator::start(
+        &pki.creds(Role::Coordinator, "coord-1")?,
+        1,
+        LOCALHOST.into(),
+    )?;
+
+    // --- a client with a certificate from another CA is refused in the handshake
+    let reason = refused_by_server(
+        dial(
+            &rogue.creds(Role::Admin, "mallory")?,
+            coordinator.addr,
+            Service::Admin,
+        )
+        .await,
+    )
+    .await?;
+    assert!(!reason.is_empty());
+
+    // --- a server with a certificate from another CA is refused by our client
+    let rogue_server = RunningCoordinator::start(
+        &rogue.creds(Role::Coordinator, "coord-x")?,
+        9,
+        LOCALHOST.into(),
+    )?;
+    let err = dial(
+        &pki.creds(Role::Admin, "root")?,
+        rogue_server.addr,
+        Service::Admin,
+    )
+    .await
+    .expect_err("rogue server refused");
+    assert!(
+        err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"),
+        "{err}"
+    );
+
+    // --- the real coordinator still serves a legitimate client
+    let (conn, _endpoint) = dial(
+        &pki.creds(Role::Viewer, "bob")?,
+        coordinator.addr,
+        Service::Admin,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    ping(&conn).await?;
+    rogue_server.stop().await;
+    coordinator.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_expired_certificate_is_refused() -> anyhow::Result<()> {
+    init_logs();
+    let pki = TestPki::new()?;
+    let coordinator = RunningCoordinator::start(
+        &pki.creds(Role::Coordinator, "coord-1")?,
+        1,
+        LOCALHOST.into(),
+    )?;
+    let past = Validity::days(1);
+    let expired = Validity {
+        not_before: past.not_before - Duration::from_secs(10 * 86_400),
+        not_after: past.not_before - Duration::from_secs(86_400),
+    };
+    let dir = pki.issue_dir_with(Role::Operator, "stale", expired)?;
+
+    // --- loading it already says it is expired
+    let err = Credentials::from_dir(&dir, Some("stale")).expect_err("expired credentials refused");
+    assert!(err.to_string().to_lowercase().contains("expired"), "{err}");
+
+    // --- a client whose certificate expires while it holds it is refused by
+    //     the server: load it while valid, wait until it has expired, dial
+    let short = Validity {
+        not_before: past.not_before,
+        not_after: time::OffsetDateTime::now_utc() + Duration::from_secs(2),
+    };
+    let dir = pki.issue_dir_with(Role::Operator, "brief", short)?;
+    let creds = Credentials::from_dir(&dir, Some("brief"))?;
+    wait_until("the certificate to expire", DEFAULT_DEADLINE, || async {
+        (time::OffsetDateTime::now_utc() > short.not_after + Duration::from_secs(1)).then_some(())
+    })
+    .await?;
+    let reason = refused_by_server(dial(&creds, coordinator.addr, Service::Admin).await).await?;
+    assert!(!reason.is_empty());
+    coordinator.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_role_is_refused_on_a_service_it_may_not_use() -> anyhow::Result<()> {
+    init_logs();
+    let pki = TestPki::new()?;
+    let coordinator = RunningCoordinator::start(
+        &pki.creds(Role::Coordinator, "coord-1")?,
+        1,
+        LOCALHOST.into(),
+    )?;
+
+    // --- a viewer on the agent service: closed as forbidden, with the reason
+    for (role, name, service, reason) in [
+        (
+            Role::Viewer,
+            "bob",
+            Service::Agent,
+            "role viewer may not use the agent service",
+        ),
+        (
+            Role::Agent,
+            "host-a",
+            Service::Admin,
+            "role agent may not use the admin service",
+        ),
+    ] {
+        let (conn, _endpoint) = dial(&pki.creds(role, name)?, coordinator.addr, service)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let closed = tokio::time::timeout(DEFAULT_DEADLINE, conn.closed()).await?;
+        let quinn::ConnectionError::ApplicationClosed(close) = closed else {
+            panic!("expected an application close, got {closed}");
+        };
+        assert_eq!(close.error_code, quinn::VarInt::from_u32(CLOSE_FORBIDDEN));
+        assert_eq!(String::from_utf8_lossy(&close.reason), reason);
+    }
+
+    // --- a coordinator certificate may use none of this port's client
+    //     services (Raft is not offered): refused in the handshake
+    let reason = refused_by_server(
+        dial(
+            &pki.creds(Role::Coordinator, "coord-2")?,
+            coordinator.addr,
+            Service::Admin,
+        )
+        .await,
+    )
+    .await?;
+    assert!(!reason.is_empty());
+
+    // --- a client expecting a coordinator refuses a server holding an agent certificate
+    let agent_creds = pki.creds(Role::Agent, "host-z")?;
+    let impostor = tls::server_endpoint(
+        LOCALHOST.into(),
+        &agent_creds,
+        &[Service::Admin],
+        TransportSettings::default(),
+    )?;
+    let impostor_addr = impostor.local_addr()?;
+    let accept = tokio::spawn(async move {
+        if let Some(incoming) = impostor.accept().await {
+            let _refused = incoming.await;
+        }
+    });
+    let err = dial(
+        &pki.creds(Role::Admin, "root")?,
+        impostor_addr,
+        Service::Admin,
+    )
+    .await
+    .expect_err("an agent posing as a coordinator is refused");
+    assert!(!err.is_empty());
+    accept.abort();
+
+    // --- and a coordinator cannot start with an agent certificate
+    let err = CoordinatorServer::bind(
+        LOCALHOST.into(),
+        1,
+        &agent_creds,
+        TransportSettings::default(),
+    )
+    .expect_err("wrong role");
+    assert!(matches!(err, ServerError::WrongRole(_)), "{err}");
+    coordinator.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_garbage_frame_gets_an_error_and_the_connection_keeps_serving() -> anyhow::Result<()> {
+    init_logs();
+    let pki = TestPki::new()?;
+    let coordinator = RunningCoordinator::start(
+        &pki.creds(Role::Coordinator, "coord-1")?,
+        1,
+        LOCALHOST.into(),
+    )?;
+    let (conn, _endpoint) = dial(
+        &pki.creds(Role::Operator, "alice")?,
+        coordinator.addr,
+        Service::Admin,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let cases: [(&[u8], ErrorCode, &str); 4] = [
+        (
+            &[0, 0, 0, 6, 0, 1, 0xff, 0xff, 0xff, 0xff],
+            ErrorCode::MALFORMED,
+            "malformed frame",
+        ),
+        (
+            &[0, 0, 0, 3, 0, 9, 0],
+            ErrorCode::WRONG_VERSION,
+            "protocol version 9",
+        ),
+        (
+            &[0xff, 0xff, 0xff, 0xff],
+            ErrorCode::FRAME_TOO_LARGE,
+            "over the limit",
+        ),
+        (
+            &[0, 0, 0, 10, 0, 1],
+            ErrorCode::MALFORMED,
+            "ended inside a frame",
+        ),
+    ];
+    for (bytes, code, reason) in cases {
+        // --- send the bad bytes on a fresh stream of the same connection
+        let (mut send, mut recv) = conn.open_bi().await?;
+        send.write_all(bytes).await?;
+        send.finish()?;
+        let payload = read_frame(&mut recv, DEFAULT_MAX_FRAME)
+            .await?
+            .expect("the server answers a bad frame");
+        let Reply::<AdminResponse>::Err(err) = decode_payload(&payload)? else {
+            panic!("expected an error reply for {bytes:?}");
+        };
+        assert_eq!(err.code, code, "{bytes:?}: {}", err.reason);
+        assert!(err.reason.contains(reason), "{bytes:?}: {}", err.reason);
+
+        // --- the connection still serves good requests
+        ping(&conn).await?;
+    }
+    coordinator.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn push_streams_deliver_in_order_and_a_bad_frame_stops_only_that_stream() -> anyhow::Result<()>
+{
+    init_logs();
+    let pki = TestPki::new()?;
+    let server_creds = pki.creds(Role::Coordinator, "coord-1")?;
+    let server = tls::server_endpoint(
+        LOCALHOST.into(),
+        &server_creds,
+        &[Service::Agent],
+        TransportSettings::default(),
+    )?;
+    let addr = server.local_addr()?;
+    let agent_creds = pki.creds(Role::Agent, "host-a")?;
+    let accept = async {
+        let incoming = server
+            .accept()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("endpoint closed"))?;
+        Ok::<_, anyhow::Error>(incoming.await?)
+    };
+    let (dialled, accepted) = tokio::join!(dial(&agent_creds, addr, Service::Agent), accept);
+    let (conn, _endpoint) = dialled.map_err(anyhow::Error::msg)?;
+    let server_conn = accepted?;
+
+    // --- the server pushes three messages on one stream
+    let mut push = PushSender::<u64>::open(&server_conn, DEFAULT_MAX_FRAME).await?;
+    for n in [1u64, 2, 3] {
+        push.send(&n).await?;
+    }
+    push.finish()?;
+    let mut received = PushReceiver::<u64>::accept(&conn, DEFAULT_MAX_FRAME).await?;
+    let mut got = Vec::new();
+    while let Some(message) = received.next().await {
+        got.push(message?);
+    }
+    assert_eq!(got, vec![1, 2, 3]);
+
+    // --- a garbage push is refused on its stream only
+    let mut garbage = conn.open_uni().await?;
+    garbage.write_all(&[0, 0, 0, 2, 0, 7]).await?;
+    garbage.finish()?;
+    let mut bad = PushReceiver::<u64>::accept(&server_conn, DEFAULT_MAX_FRAME).await?;
+    let err = bad
+        .next()
+        .await
+        .expect("one result")
+        .expect_err("wrong version");
+    assert_eq!(err.code(), ErrorCode::WRONG_VERSION);
+    assert!(bad.next().await.is_none());
+
+    // --- the connection carries on with a new push stream
+    let mut again = PushSender::<u64>::open(&conn, DEFAULT_MAX_FRAME).await?;
+    again.send(&42).await?;
+    again.finish()?;
+    let mut good = PushReceiver::<u64>::accept(&server_conn, DEFAULT_MAX_FRAME).await?;
+    assert_eq!(good.next().await.transpose()?, Some(42));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_agent_uplink_reconnects_after_a_coordinator_restart() -> anyhow::Result<()> {
+    init_logs();
+    let pki = TestPki::new()?;
+    let coordinator_creds = pki.creds(Role::Coordinator, "coord-1")?;
+    let first = RunningCoordinator::start(&coordinator_creds, 1, LOCALHOST.into())?;
+    let addr = first.addr;
+
+    // --- the agent connects and is welcomed
+    let agent_shutdown = Shutdown::new();
+    let handle = uplink::spawn(
+        UplinkSettings::new("host-a", vec![addr.into()]),
+        &pki.creds(Role::Agent, "host-a")?,
+        &agent_shutdown,
+    )?;
+    let mut state = handle.state();
+    let connected_to = |node: u64| move |s: &UplinkState| matches!(s, UplinkState::Connected { server, .. } if server.node_id == node);
+    tokio::time::timeout(DEFAULT_DEADLINE, state.wait_for(connected_to(1))).await??;
+
+    // --- the coordinator goes away: the agent notices and keeps trying
+    first.stop().await;
+    tokio::time::timeout(
+        DEFAULT_DEADLINE,
+        state.wait_for(|s| matches!(s, UplinkState::Connecting { .. })),
+    )
+    .await??;
+
+    // --- a coordinator comes back on the same address: the agent reconnects
+    let second = wait_until("the port to be free again", DEFAULT_DEADLINE, || {
+        let creds = &coordinator_creds;
+        async move { RunningCoordinator::start(creds, 2, addr).ok() }
+    })
+    .await?;
+    tokio::time::timeout(DEFAULT_DEADLINE, state.wait_for(connected_to(2))).await??;
+
+    // --- the agent stops cleanly
+    agent_shutdown.cancel();
+    assert!(agent_shutdown.wait(Duration::from_secs(10)).await);
+    assert!(!agent_shutdown.has_failed());
+    assert_eq!(*state.borrow(), UplinkState::Stopped);
+    second.stop().await;
+    Ok(())
+}

@@ -1,1 +1,6 @@
-//! placeholder during dependency warm-up
+//! mevfleet-agent: the process on every node host. It holds the host's
+//! config and credentials and keeps a mutually-authenticated QUIC session to
+//! the coordinators.
+
+pub mod config;
+pub mod uplink;

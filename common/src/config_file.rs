@@ -133,7 +133,11 @@ fn deserialize<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Config
 
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Helpers shared by the configs' `validate()`.
@@ -144,7 +148,10 @@ pub mod check {
     /// A path that must be given.
     pub fn required_path(key: &str, path: &Path) -> Result<(), KeyError> {
         if path.as_os_str().is_empty() {
-            return Err(KeyError::new(key, "is required: give a file or folder path"));
+            return Err(KeyError::new(
+                key,
+                "is required: give a file or folder path",
+            ));
         }
         Ok(())
     }
@@ -208,7 +215,10 @@ mod tests {
     fn names_the_file_the_key_and_the_line_of_an_unknown_key() {
         let err = parse_sample("name = \"a\"\n[inner]\ncuont = 3\n").expect_err("unknown key");
         let text = err.to_string();
-        assert!(text.starts_with("config /etc/x.toml line 3: key `inner"), "{text}");
+        assert!(
+            text.starts_with("config /etc/x.toml line 3: key `inner"),
+            "{text}"
+        );
         assert!(text.contains("unknown field `cuont`"), "{text}");
         assert!(text.contains("count"), "{text}");
     }
@@ -223,7 +233,10 @@ mod tests {
     #[test]
     fn reports_syntax_errors_with_their_line() {
         let err = parse_sample("name = \"a\"\n[inner\n").expect_err("syntax");
-        assert!(matches!(err, ConfigError::Syntax { line: Some(2), .. }), "{err}");
+        assert!(
+            matches!(err, ConfigError::Syntax { line: Some(2), .. }),
+            "{err}"
+        );
     }
 
     #[test]

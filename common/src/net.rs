@@ -149,7 +149,15 @@ mod tests {
     #[test]
     fn refuses_what_is_not_host_port() {
         for bad in [
-            "", "7000", "host", "host:", ":7000", "host:0", "host:70000", "a b:1", "h/x:1",
+            "",
+            "7000",
+            "host",
+            "host:",
+            ":7000",
+            "host:0",
+            "host:70000",
+            "a b:1",
+            "h/x:1",
         ] {
             let err = bad.parse::<HostPort>().expect_err(bad);
             assert!(err.to_string().contains("expected host:port"), "{err}");

@@ -3,6 +3,8 @@
 //! waited for with a grace deadline when the process stops.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -14,6 +16,7 @@ use tracing::{error, info, warn, Instrument};
 pub struct Shutdown {
     token: CancellationToken,
     tracker: TaskTracker,
+    failed: Arc<AtomicBool>,
 }
 
 impl Shutdown {
@@ -42,12 +45,19 @@ impl Shutdown {
         self.token.cancel()
     }
 
+    /// Whether a critical task failed (the process should exit non-zero so
+    /// its supervisor restarts it).
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
     /// A child handle whose cancellation does not stop the parent, for a
     /// component that may be stopped on its own (one connection, one server).
     pub fn child(&self) -> Shutdown {
         Shutdown {
             token: self.token.child_token(),
             tracker: self.tracker.clone(),
+            failed: self.failed.clone(),
         }
     }
 
@@ -68,16 +78,19 @@ impl Shutdown {
         E: std::fmt::Display + Send + 'static,
     {
         let token = self.token.clone();
+        let failed = self.failed.clone();
         let inner = tokio::spawn(task.instrument(tracing::info_span!("task", name = name)));
         self.tracker.spawn(async move {
             match inner.await {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => {
                     error!(task = name, error = %err, "critical task failed; shutting down");
+                    failed.store(true, Ordering::SeqCst);
                     token.cancel();
                 }
                 Err(join) => {
                     error!(task = name, error = %join, "critical task panicked; shutting down");
+                    failed.store(true, Ordering::SeqCst);
                     token.cancel();
                 }
             }
@@ -130,6 +143,7 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), shutdown.cancelled())
             .await
             .expect("critical failure cancels the token");
+        assert!(shutdown.has_failed());
         assert!(shutdown.wait(Duration::from_secs(5)).await);
     }
 
@@ -140,6 +154,7 @@ mod tests {
         shutdown.spawn("loop", async move { token.cancelled().await });
         shutdown.cancel();
         assert!(shutdown.wait(Duration::from_secs(5)).await);
+        assert!(!shutdown.has_failed());
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Logging set-up for every mevfleet binary: `tracing` to stderr as text
 //! (default) or JSON lines, filtered by `RUST_LOG` (default `info`).
 
+use std::io::IsTerminal;
 use std::str::FromStr;
 
 use tracing_subscriber::EnvFilter;
@@ -39,7 +40,8 @@ pub fn init(format: LogFormat, default_level: &str) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     // A second init (tests, embedded use) keeps the first subscriber.
     let _already_set = match format {
         LogFormat::Text => builder.try_init(),

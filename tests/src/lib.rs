@@ -1,1 +1,16 @@
-//! placeholder during dependency warm-up
+//! The shared test harness: a fleet PKI in a temp folder, in-process
+//! coordinators on `127.0.0.1:0`, the built binaries, and waiting on
+//! conditions with deadlines (never fixed ports, never bare sleeps).
+
+pub mod pki;
+pub mod process;
+pub mod wait;
+
+pub use pki::TestPki;
+pub use process::{bin_path, ChildProcess};
+pub use wait::{wait_until, DEFAULT_DEADLINE};
+
+/// Installs a test log subscriber once (`RUST_LOG` to see it).
+pub fn init_logs() {
+    mevfleet_common::telemetry::init(mevfleet_common::telemetry::LogFormat::Text, "warn");
+}

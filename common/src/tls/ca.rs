@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use rand::RngCore;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use time::OffsetDateTime;
 
@@ -123,7 +123,8 @@ impl FleetCa {
             what: format!("not a usable CA file: {err}"),
         };
         let key = KeyPair::from_pem(&key_pem).map_err(|err| bad(&key_path, err))?;
-        let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|err| bad(&cert_path, err))?;
+        let issuer =
+            Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|err| bad(&cert_path, err))?;
         Ok(FleetCa { cert_pem, issuer })
     }
 
@@ -133,7 +134,11 @@ impl FleetCa {
     }
 
     /// Issues a certificate (and a fresh key) for `identity`.
-    pub fn issue(&self, identity: &PeerIdentity, validity: Validity) -> Result<IssuedCert, TlsError> {
+    pub fn issue(
+        &self,
+        identity: &PeerIdentity,
+        validity: Validity,
+    ) -> Result<IssuedCert, TlsError> {
         let key = KeyPair::generate()?;
         let params = leaf_params(identity, validity)?;
         let cert = params.signed_by(&key, &self.issuer)?;

@@ -100,14 +100,22 @@ impl Credentials {
     }
 
     fn check_trusted(&self, ca_path: &Path, cert_path: &Path) -> Result<(), TlsError> {
-        let verifier =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(self.roots()?, crypto_provider())
-                .build()
-                .map_err(|err| TlsError::Quic(err.to_string()))?;
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            self.roots()?,
+            crypto_provider(),
+        )
+        .build()
+        .map_err(|err| TlsError::Quic(err.to_string()))?;
         let name = ServerName::try_from(self.identity.dns_name())
             .map_err(|err| TlsError::NoIdentity(err.to_string()))?;
         verifier
-            .verify_server_cert(&self.chain[0], &self.chain[1..], &name, &[], UnixTime::now())
+            .verify_server_cert(
+                &self.chain[0],
+                &self.chain[1..],
+                &name,
+                &[],
+                UnixTime::now(),
+            )
             .map_err(|err| TlsError::NotTrusted {
                 path: cert_path.to_owned(),
                 ca: ca_path.to_owned(),

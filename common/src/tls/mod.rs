@@ -12,6 +12,7 @@ mod creds;
 mod endpoint;
 mod error;
 mod files;
+mod paths;
 mod service;
 mod verify;
 
@@ -23,6 +24,7 @@ pub use endpoint::{
     AcceptedPeer, TransportSettings, CLOSE_FORBIDDEN,
 };
 pub use error::TlsError;
+pub use paths::TlsPaths;
 pub use service::Service;
 pub use verify::ExpectedPeer;
 

@@ -107,11 +107,13 @@ impl ServerCertVerifier for FleetServerVerifier {
             warn!(reason = %err, "refused server certificate");
             refused(err.to_string())
         })?;
-        let name = ServerName::try_from(identity.dns_name())
-            .map_err(|err| refused(err.to_string()))?;
+        let name =
+            ServerName::try_from(identity.dns_name()).map_err(|err| refused(err.to_string()))?;
         self.inner
             .verify_server_cert(end_entity, intermediates, &name, ocsp_response, now)
-            .inspect_err(|err| warn!(peer = %identity, reason = %err, "refused server certificate"))?;
+            .inspect_err(
+                |err| warn!(peer = %identity, reason = %err, "refused server certificate"),
+            )?;
         if let Some(reason) = self.expected.refusal(&identity) {
             warn!(peer = %identity, reason = %reason, "refused server certificate");
             return Err(refused(reason));
@@ -181,7 +183,9 @@ impl ClientCertVerifier for FleetClientVerifier {
         })?;
         self.inner
             .verify_client_cert(end_entity, intermediates, now)
-            .inspect_err(|err| warn!(peer = %identity, reason = %err, "refused client certificate"))?;
+            .inspect_err(
+                |err| warn!(peer = %identity, reason = %err, "refused client certificate"),
+            )?;
         if let Some(reason) = self.expected.refusal(&identity) {
             warn!(peer = %identity, reason = %reason, "refused client certificate");
             return Err(refused(reason));
@@ -223,7 +227,10 @@ mod tests {
         let refusal = ExpectedPeer::role(Role::Coordinator)
             .refusal(&agent)
             .expect("refused");
-        assert!(refusal.contains("role agent") && refusal.contains("coordinator"), "{refusal}");
+        assert!(
+            refusal.contains("role agent") && refusal.contains("coordinator"),
+            "{refusal}"
+        );
         let refusal = ExpectedPeer::named(Role::Agent, "host-b")
             .refusal(&agent)
             .expect("refused");

@@ -73,7 +73,10 @@ async fn reads_frames_back_to_back_then_a_clean_end() {
             .await
             .expect("reads")
             .expect("a frame");
-        assert_eq!(decode_payload::<Sample>(&payload).expect("decodes"), Sample::Ping);
+        assert_eq!(
+            decode_payload::<Sample>(&payload).expect("decodes"),
+            Sample::Ping
+        );
     }
     assert!(read_frame(&mut reader, DEFAULT_MAX_FRAME)
         .await

@@ -95,7 +95,8 @@ where
     let exchange = async {
         let (mut send, mut recv) = conn.open_bi().await?;
         write_frame(&mut send, request, limits.max_frame).await?;
-        send.finish().map_err(|err| RpcError::Stream(err.to_string()))?;
+        send.finish()
+            .map_err(|err| RpcError::Stream(err.to_string()))?;
         let payload = read_frame(&mut recv, limits.max_frame)
             .await?
             .ok_or(RpcError::NoReply)?;
@@ -148,18 +149,21 @@ async fn answer<H: Handler>(
     handler: Arc<H>,
     limits: RpcLimits,
 ) {
-    let request = match tokio::time::timeout(limits.timeout, read_frame(&mut recv, limits.max_frame)).await {
-        Err(_) => Err(WireError::new(
-            ErrorCode::TIMEOUT,
-            format!("no whole request within {} ms", limits.timeout.as_millis()),
-        )),
-        Ok(Ok(None)) => Err(WireError::new(
-            ErrorCode::MALFORMED,
-            "the stream ended before a request",
-        )),
-        Ok(Ok(Some(payload))) => decode_payload::<H::Request>(&payload).map_err(WireError::from),
-        Ok(Err(err)) => Err(WireError::from(err)),
-    };
+    let request =
+        match tokio::time::timeout(limits.timeout, read_frame(&mut recv, limits.max_frame)).await {
+            Err(_) => Err(WireError::new(
+                ErrorCode::TIMEOUT,
+                format!("no whole request within {} ms", limits.timeout.as_millis()),
+            )),
+            Ok(Ok(None)) => Err(WireError::new(
+                ErrorCode::MALFORMED,
+                "the stream ended before a request",
+            )),
+            Ok(Ok(Some(payload))) => {
+                decode_payload::<H::Request>(&payload).map_err(WireError::from)
+            }
+            Ok(Err(err)) => Err(WireError::from(err)),
+        };
     let reply = match request {
         Ok(request) => match handler.handle(&peer, request).await {
             Ok(response) => Reply::Ok(response),

@@ -1,0 +1,98 @@
+//! The `mevfleet` admin CLI: global flags, commands, and the contract's exit
+//! codes (0 success, 1 failed or partial, 2 bad usage or config, 3 no
+//! coordinator reachable).
+
+mod ca;
+mod connect;
+mod output;
+mod ping;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mevfleet_common::net::{parse_host_port_list, HostPort};
+
+pub use output::OutputFormat;
+
+/// mevfleet: the control plane for MEV and blockchain node fleets.
+#[derive(Debug, Parser)]
+#[command(name = "mevfleet", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Coordinator addresses, host:port[,host:port...].
+    #[arg(long, global = true, value_name = "ADDR[,ADDR]", env = "MEVFLEET_COORDINATORS", value_parser = parse_coordinators)]
+    pub coordinators: Option<CoordinatorList>,
+    /// Credentials folder: ca.pem, <name>.pem and <name>.key.
+    #[arg(long, global = true, value_name = "DIR", env = "MEVFLEET_CREDS")]
+    pub creds: Option<PathBuf>,
+    /// Which credentials in --creds to use, when it holds several.
+    #[arg(long, global = true, value_name = "NAME", env = "MEVFLEET_IDENTITY")]
+    pub identity: Option<String>,
+    /// Output format of reading commands.
+    #[arg(
+        short = 'o',
+        long = "output",
+        global = true,
+        value_name = "FORMAT",
+        default_value = "table"
+    )]
+    pub output: OutputFormat,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The parsed `--coordinators` list.
+#[derive(Clone, Debug)]
+pub struct CoordinatorList(pub Vec<HostPort>);
+
+fn parse_coordinators(text: &str) -> Result<CoordinatorList, String> {
+    let list = parse_host_port_list(text).map_err(|err| err.to_string())?;
+    if list.is_empty() {
+        return Err("expected at least one host:port".into());
+    }
+    Ok(CoordinatorList(list))
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the fleet CA and issue certificates.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
+    /// Check that each coordinator answers and accepts these credentials.
+    Ping,
+}
+
+/// A CLI failure, carrying its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad usage or bad input files: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The operation failed or was partial: exit 1.
+    #[error("{0}")]
+    Failed(String),
+    /// No coordinator could be reached: exit 3.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+impl CliError {
+    /// The contract's exit code for this failure.
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            CliError::Failed(_) => 1,
+            CliError::Usage(_) => 2,
+            CliError::Unreachable(_) => 3,
+        })
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match &cli.command {
+        Command::Ca(command) => ca::run(command, cli.output),
+        Command::Ping => ping::run(&connect::Target::from_cli(&cli)?, cli.output).await,
+    }
+}

@@ -1,0 +1,323 @@
+//! `CoordinatorConfig`: the coordinator's TOML config, its one set of
+//! defaults, and the cross-field checks run before any port is bound.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mevfleet_common::chain::known_chain;
+use mevfleet_common::config_file::{check, KeyError, Validate};
+use mevfleet_common::identity::validate_name;
+use mevfleet_common::net::HostPort;
+use mevfleet_common::tls::TlsPaths;
+use serde::{Deserialize, Serialize};
+
+/// The coordinator's config file. Unknown keys are errors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CoordinatorConfig {
+    /// This member's Raft node id (a positive integer, a key of `[peers]`).
+    pub node_id: u64,
+    /// Where the Raft log and state machine live.
+    pub data_dir: PathBuf,
+    /// QUIC address for agents, the CLI and the other members.
+    pub listen: SocketAddr,
+    /// HTTP address for the dashboard, `/api`, `/mev` and `/metrics`.
+    /// Loopback by default; writes need a bearer token wherever it listens.
+    pub http: SocketAddr,
+    /// The initial members, `id = "host:port"`. Members started with the
+    /// same list form a cluster with no manual step.
+    pub peers: BTreeMap<String, HostPort>,
+    /// This member's certificate files.
+    pub tls: TlsPaths,
+    /// Executor leases.
+    pub failover: FailoverConfig,
+    /// Alert thresholds (the runbook's defaults).
+    pub alerts: AlertsConfig,
+    /// Per-chain policy, `[chains.<name>]`.
+    pub chains: BTreeMap<String, ChainPolicyConfig>,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 0,
+            data_dir: PathBuf::from("/var/lib/mevfleet-coordinator"),
+            listen: SocketAddr::from(([0, 0, 0, 0], 7400)),
+            http: SocketAddr::from(([127, 0, 0, 1], 8082)),
+            peers: BTreeMap::new(),
+            tls: TlsPaths::default(),
+            failover: FailoverConfig::default(),
+            alerts: AlertsConfig::default(),
+            chains: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[failover]`: executor leases and the heartbeats that renew them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FailoverConfig {
+    /// How long an executor lease lasts without renewal.
+    pub lease_ms: u64,
+    /// How often agents heartbeat (and leases are renewed). At most half the lease.
+    pub heartbeat_ms: u64,
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        Self {
+            lease_ms: 2000,
+            heartbeat_ms: 250,
+        }
+    }
+}
+
+/// `[alerts]`: thresholds from the runbook's monitor config.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// A missed opportunity worth more than this (ETH) raises an alert.
+    pub missed_opportunity_eth: f64,
+    /// A success rate under this fraction (0 to 1) raises an alert.
+    pub min_success_rate: f64,
+    /// RPC latency above this marks a node degraded and raises an alert.
+    pub high_latency_ms: u64,
+    /// p50 fee over this multiple of its trailing median is a gas spike.
+    pub gas_spike_multiplier: f64,
+    /// Disk usage over this percentage raises an alert and, inside a
+    /// maintenance window, triggers disk cleanup.
+    pub disk_percent: u8,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            missed_opportunity_eth: 0.1,
+            min_success_rate: 0.5,
+            high_latency_ms: 15,
+            gas_spike_multiplier: 2.0,
+            disk_percent: 85,
+        }
+    }
+}
+
+/// `[chains.<name>]`: fleet policy for one chain.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChainPolicyConfig {
+    /// The chain id; required for chains not known by name.
+    pub chain_id: Option<u64>,
+    /// Nominal block time; required for chains not known by name.
+    pub block_time_ms: Option<u64>,
+    /// A node more than this many blocks behind the corroborated head is lagging.
+    pub lag_blocks: u64,
+    /// A head block older than this many block times is stale.
+    pub stale_after_blocks: u32,
+    /// Fewer peers than this marks a node degraded (where peers are reported).
+    pub min_peers: u32,
+    /// Maintenance never leaves fewer healthy nodes than this for the chain.
+    pub min_healthy: u32,
+}
+
+impl Default for ChainPolicyConfig {
+    fn default() -> Self {
+        Self {
+            chain_id: None,
+            block_time_ms: None,
+            lag_blocks: 3,
+            stale_after_blocks: 5,
+            min_peers: 3,
+            min_healthy: 1,
+        }
+    }
+}
+
+/// A chain policy with its id and block time resolved.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChainPolicy {
+    /// The policy as written.
+    pub config: ChainPolicyConfig,
+    /// The chain id.
+    pub chain_id: u64,
+    /// The nominal block time.
+    pub block_time: Duration,
+}
+
+/// A checked coordinator config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidCoordinatorConfig {
+    /// The config as written (with defaults filled in).
+    pub config: CoordinatorConfig,
+    /// The initial members by node id.
+    pub peers: BTreeMap<u64, HostPort>,
+    /// Chain policies by name.
+    pub chains: BTreeMap<String, ChainPolicy>,
+}
+
+impl ValidCoordinatorConfig {
+    /// The lease duration.
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.config.failover.lease_ms)
+    }
+
+    /// The heartbeat interval.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.config.failover.heartbeat_ms)
+    }
+}
+
+impl Validate for CoordinatorConfig {
+    type Valid = ValidCoordinatorConfig;
+
+    fn validate(self) -> Result<ValidCoordinatorConfig, KeyError> {
+        if self.node_id == 0 {
+            return Err(KeyError::new(
+                "node_id",
+                "is required: a positive integer, this member's key in [peers]",
+            ));
+        }
+        check::required_path("data_dir", &self.data_dir)?;
+        self.tls.validate()?;
+        let peers = self.validate_peers()?;
+        self.validate_failover()?;
+        self.validate_alerts()?;
+        let chains = self.validate_chains()?;
+        Ok(ValidCoordinatorConfig {
+            config: self,
+            peers,
+            chains,
+        })
+    }
+}
+
+impl CoordinatorConfig {
+    fn validate_peers(&self) -> Result<BTreeMap<u64, HostPort>, KeyError> {
+        let mut peers = BTreeMap::new();
+        for (id, addr) in &self.peers {
+            let node_id = id.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+                KeyError::new(
+                    format!("peers.{id}"),
+                    "peer keys are node ids: positive integers",
+                )
+            })?;
+            peers.insert(node_id, addr.clone());
+        }
+        if !peers.is_empty() && !peers.contains_key(&self.node_id) {
+            return Err(KeyError::new(
+                "peers",
+                format!(
+                    "node_id {} is not among the peers ({}): every member lists itself",
+                    self.node_id,
+                    join_keys(&peers)
+                ),
+            ));
+        }
+        Ok(peers)
+    }
+
+    fn validate_failover(&self) -> Result<(), KeyError> {
+        let failover = &self.failover;
+        check::in_range("failover.lease_ms", failover.lease_ms, 100, 600_000)?;
+        check::in_range("failover.heartbeat_ms", failover.heartbeat_ms, 10, 60_000)?;
+        if failover.heartbeat_ms * 2 > failover.lease_ms {
+            return Err(KeyError::new(
+                "failover.heartbeat_ms",
+                format!(
+                    "{} ms must be shorter than the lease: at most half of failover.lease_ms ({} ms), so one lost heartbeat does not end a lease",
+                    failover.heartbeat_ms, failover.lease_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_alerts(&self) -> Result<(), KeyError> {
+        let alerts = &self.alerts;
+        check::in_range(
+            "alerts.missed_opportunity_eth",
+            alerts.missed_opportunity_eth,
+            0.0,
+            1e6,
+        )?;
+        check::in_range("alerts.min_success_rate", alerts.min_success_rate, 0.0, 1.0)?;
+        check::in_range("alerts.high_latency_ms", alerts.high_latency_ms, 1, 600_000)?;
+        check::in_range(
+            "alerts.gas_spike_multiplier",
+            alerts.gas_spike_multiplier,
+            1.0,
+            1000.0,
+        )?;
+        check::in_range("alerts.disk_percent", alerts.disk_percent, 1, 100)
+    }
+
+    fn validate_chains(&self) -> Result<BTreeMap<String, ChainPolicy>, KeyError> {
+        let mut chains = BTreeMap::new();
+        for (name, policy) in &self.chains {
+            let key = |field: &str| format!("chains.{name}.{field}");
+            validate_name(name).map_err(|err| KeyError::new(format!("chains.{name}"), err))?;
+            let known = known_chain(name);
+            let chain_id = match (known, policy.chain_id) {
+                (Some(k), Some(id)) if id != k.chain_id => {
+                    return Err(KeyError::new(
+                        key("chain_id"),
+                        format!("{name} has chain id {}, not {id}", k.chain_id),
+                    ));
+                }
+                (Some(k), _) => k.chain_id,
+                (None, Some(id)) => id,
+                (None, None) => {
+                    return Err(KeyError::new(
+                        key("chain_id"),
+                        format!(
+                            "`{name}` is not a known chain: give its chain_id and block_time_ms"
+                        ),
+                    ));
+                }
+            };
+            let block_time = match (known, policy.block_time_ms) {
+                (_, Some(ms)) => {
+                    check::in_range(&key("block_time_ms"), ms, 10, 600_000)?;
+                    Duration::from_millis(ms)
+                }
+                (Some(k), None) => k.block_time,
+                (None, None) => {
+                    return Err(KeyError::new(
+                        key("block_time_ms"),
+                        format!("`{name}` is not a known chain: give its block_time_ms"),
+                    ));
+                }
+            };
+            check::in_range(&key("lag_blocks"), policy.lag_blocks, 1, 1_000_000)?;
+            check::in_range(
+                &key("stale_after_blocks"),
+                policy.stale_after_blocks,
+                1,
+                10_000,
+            )?;
+            check::in_range(&key("min_healthy"), policy.min_healthy, 0, 1000)?;
+            chains.insert(
+                name.clone(),
+                ChainPolicy {
+                    config: *policy,
+                    chain_id,
+                    block_time,
+                },
+            );
+        }
+        Ok(chains)
+    }
+}
+
+fn join_keys(peers: &BTreeMap<u64, HostPort>) -> String {
+    peers
+        .keys()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,140 @@
+//! The coordinator's QUIC port: accepts mutually-authenticated connections,
+//! routes each to its service by ALPN after checking the peer's role, and
+//! serves requests until the connection or the process ends.
+
+mod admin;
+mod agent;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mevfleet_common::identity::{PeerIdentity, Role};
+use mevfleet_common::shutdown::Shutdown;
+use mevfleet_common::tls::{self, AcceptedPeer, Credentials, Service, TlsError, TransportSettings};
+use mevfleet_common::wire::admin::ServerInfo;
+use mevfleet_common::wire::{serve, RpcLimits};
+use tracing::{debug, info};
+
+pub use admin::AdminService;
+pub use agent::AgentService;
+
+/// The services this build of the coordinator offers on its port.
+pub const OFFERED_SERVICES: [Service; 2] = [Service::Agent, Service::Admin];
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The credentials are not a coordinator's.
+    #[error("the certificate is for {0}, but a coordinator needs role coordinator")]
+    WrongRole(PeerIdentity),
+    /// The QUIC endpoint could not be built or bound.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// What a coordinator says about itself in answers.
+#[derive(Clone, Debug)]
+pub struct Whoami {
+    /// The Raft node id.
+    pub node_id: u64,
+    /// The certificate identity.
+    pub identity: PeerIdentity,
+}
+
+impl Whoami {
+    /// A [`ServerInfo`] for an answer to `peer`.
+    pub fn info_for(&self, peer: &PeerIdentity) -> ServerInfo {
+        ServerInfo {
+            node_id: self.node_id,
+            server: self.identity.clone(),
+            version: mevfleet_common::VERSION.to_owned(),
+            you: peer.clone(),
+            unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// A bound, not yet serving, coordinator port.
+#[derive(Debug)]
+pub struct CoordinatorServer {
+    endpoint: quinn::Endpoint,
+    whoami: Arc<Whoami>,
+    limits: RpcLimits,
+}
+
+impl CoordinatorServer {
+    /// Binds the QUIC port. Fails before anything is served if the
+    /// credentials are not a coordinator's or the port is taken.
+    pub fn bind(
+        listen: SocketAddr,
+        node_id: u64,
+        creds: &Credentials,
+        transport: TransportSettings,
+    ) -> Result<Self, ServerError> {
+        if creds.identity().role != Role::Coordinator {
+            return Err(ServerError::WrongRole(creds.identity().clone()));
+        }
+        let endpoint = tls::server_endpoint(listen, creds, &OFFERED_SERVICES, transport)?;
+        Ok(Self {
+            endpoint,
+            whoami: Arc::new(Whoami {
+                node_id,
+                identity: creds.identity().clone(),
+            }),
+            limits: RpcLimits::default(),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled, as a critical task.
+    pub fn spawn(self, shutdown: &Shutdown) {
+        let child = shutdown.clone();
+        shutdown.spawn_critical("quic-accept", async move { self.accept_loop(child).await });
+    }
+
+    async fn accept_loop(self, shutdown: Shutdown) -> Result<(), std::io::Error> {
+        let admin = Arc::new(AdminService::new(self.whoami.clone()));
+        let agent = Arc::new(AgentService::new(self.whoami.clone()));
+        info!(addr = %self.endpoint.local_addr()?, node_id = self.whoami.node_id, "serving QUIC");
+        loop {
+            let incoming = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                incoming = self.endpoint.accept() => incoming,
+            };
+            let Some(incoming) = incoming else { break };
+            let (admin, agent, limits) = (admin.clone(), agent.clone(), self.limits);
+            let token = shutdown.token().clone();
+            shutdown.spawn("connection", async move {
+                let remote = incoming.remote_address();
+                let conn = match incoming.await {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        debug!(remote = %remote, reason = %err, "handshake failed");
+                        return;
+                    }
+                };
+                let Ok(AcceptedPeer { service, identity }) = tls::accept_peer(&conn) else {
+                    return;
+                };
+                debug!(remote = %remote, peer = %identity, service = %service, "peer connected");
+                match service {
+                    Service::Admin => serve(conn, identity, admin, limits, token).await,
+                    Service::Agent => serve(conn, identity, agent, limits, token).await,
+                    Service::Raft => {}
+                }
+            });
+        }
+        self.endpoint
+            .close(quinn::VarInt::from_u32(0), b"coordinator shutting down");
+        let _idle = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! Running the built binaries: locating them, capturing their output, and
+//! stopping them (SIGTERM, or kill -9) when a test ends.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::wait::wait_until;
+
+/// The path of a workspace binary in the same target folder as the test.
+/// `cargo nextest run --workspace` builds them (the agent and coordinator
+/// packages have integration tests of their own, which makes cargo build
+/// their binaries).
+pub fn bin_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from <target>/<profile>/deps");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+/// A child process whose stderr is captured, stopped when dropped.
+#[derive(Debug)]
+pub struct ChildProcess {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl ChildProcess {
+    /// Starts `command` with stderr captured (and stdout discarded).
+    pub fn spawn(mut command: Command) -> anyhow::Result<Self> {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env("RUST_LOG", "info")
+            .spawn()?;
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(mut pipe) = child.stderr.take() {
+            let sink = stderr.clone();
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut text) = sink.lock() {
+                        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+            });
+        }
+        Ok(Self { child, stderr })
+    }
+
+    /// What the process has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Waits until stderr contains `needle`.
+    pub async fn wait_for_log(&self, needle: &str, deadline: Duration) -> anyhow::Result<()> {
+        wait_until(&format!("log line `{needle}`"), deadline, || async {
+            self.stderr().contains(needle).then_some(())
+        })
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}\n--- stderr:\n{}", self.stderr()))
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub async fn terminate(&mut self, deadline: Duration) -> anyhow::Result<ExitStatus> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let child = &mut self.child;
+        wait_until("the process to exit", deadline, || {
+            let status = child.try_wait().ok().flatten();
+            async move { status }
+        })
+        .await
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _already_gone = self.child.kill();
+        let _reaped = self.child.wait();
+    }
+}
