@@ -2,14 +2,13 @@
 //! service, bad frames answered on a live connection, push streams, and the
 //! agent uplink's reconnect.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use mevfleet_agent::uplink::{self, UplinkSettings, UplinkState};
 use mevfleet_common::identity::Role;
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::tls::{
-    self, Credentials, ExpectedPeer, Service, TransportSettings, Validity, CLOSE_FORBIDDEN,
+    self, Credentials, Service, TransportSettings, Validity, CLOSE_FORBIDDEN,
 };
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
 use mevfleet_common::wire::agent::{AgentRequest, AgentResponse};
@@ -18,50 +17,9 @@ use mevfleet_common::wire::{
     RpcLimits, DEFAULT_MAX_FRAME,
 };
 use mevfleet_coordinator::server::{CoordinatorServer, ServerError};
-use mevfleet_tests::{init_logs, wait_until, TestPki, DEFAULT_DEADLINE};
-
-const LOCALHOST: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
-
-/// A coordinator serving in-process; stopped by cancelling `shutdown`.
-struct RunningCoordinator {
-    addr: SocketAddr,
-    shutdown: Shutdown,
-}
-
-impl RunningCoordinator {
-    fn start(creds: &Credentials, node_id: u64, bind: SocketAddr) -> anyhow::Result<Self> {
-        let server = CoordinatorServer::bind(bind, node_id, creds, TransportSettings::default())?;
-        let addr = server.local_addr()?;
-        let shutdown = Shutdown::new();
-        server.spawn(&shutdown);
-        Ok(Self { addr, shutdown })
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        assert!(
-            self.shutdown.wait(Duration::from_secs(10)).await,
-            "coordinator stops in time"
-        );
-    }
-}
-
-async fn dial(
-    creds: &Credentials,
-    addr: SocketAddr,
-    service: Service,
-) -> Result<(quinn::Connection, quinn::Endpoint), String> {
-    let config = tls::client_config(
-        creds,
-        service,
-        ExpectedPeer::role(Role::Coordinator),
-        TransportSettings::default(),
-    )
-    .map_err(|err| err.to_string())?;
-    let endpoint = tls::client_endpoint(addr).map_err(|err| err.to_string())?;
-    let conn = tls::connect(&endpoint, config, addr, Duration::from_secs(5)).await?;
-    Ok((conn, endpoint))
-}
+use mevfleet_tests::{
+    dial, dial_as, init_logs, wait_until, TestCoordinator, TestPki, DEFAULT_DEADLINE, LOCALHOST,
+};
 
 /// A client refused by the server: in TLS 1.3 the client may finish its side
 /// of the handshake before the server has judged its certificate, so a
@@ -99,20 +57,17 @@ async fn ping(conn: &quinn::Connection) -> Result<AdminResponse, RpcError> {
 async fn an_operator_pings_a_coordinator_over_mutual_tls() -> anyhow::Result<()> {
     init_logs();
     let pki = TestPki::new()?;
-    let coordinator = RunningCoordinator::start(
-        &pki.creds(Role::Coordinator, "coord-1")?,
-        1,
-        LOCALHOST.into(),
-    )?;
+    let coordinator = TestCoordinator::start_default(&pki)?;
 
     // --- an operator asks who answers
-    let (conn, _endpoint) = dial(
-        &pki.creds(Role::Operator, "alice")?,
+    let (conn, _endpoint) = dial_as(
+        &pki,
+        Role::Operator,
+        "alice",
         coordinator.addr,
         Service::Admin,
     )
-    .await
-    .map_err(anyhow::Error::msg)?;
+    .await?;
     let AdminResponse::Pong(info) = ping(&conn).await?;
 
     // --- both sides saw the identities written in the certificates
@@ -131,18 +86,15 @@ async fn an_operator_pings_a_coordinator_over_mutual_tls() -> anyhow::Result<()>
 async fn an_agent_is_welcomed_only_under_its_own_name() -> anyhow::Result<()> {
     init_logs();
     let pki = TestPki::new()?;
-    let coordinator = RunningCoordinator::start(
-        &pki.creds(Role::Coordinator, "coord-1")?,
-        1,
-        LOCALHOST.into(),
-    )?;
-    let (conn, _endpoint) = dial(
-        &pki.creds(Role::Agent, "host-a")?,
+    let coordinator = TestCoordinator::start_default(&pki)?;
+    let (conn, _endpoint) = dial_as(
+        &pki,
+        Role::Agent,
+        "host-a",
         coordinator.addr,
         Service::Agent,
     )
-    .await
-    .map_err(anyhow::Error::msg)?;
+    .await?;
     let hello = |id: &str| AgentRequest::Hello {
         agent_id: id.into(),
         version: "test".into(),
@@ -175,11 +127,7 @@ async fn a_certificate_from_another_ca_is_refused_both_ways() -> anyhow::Result<
     init_logs();
     let pki = TestPki::new()?;
     let rogue = TestPki::new()?;
-    let coordinator = RunningCoordinator::start(
-        &pki.creds(Role::Coordinator, "coord-1")?,
-        1,
-        LOCALHOST.into(),
-    )?;
+    let coordinator = TestCoordinator::start_default(&pki)?;
 
     // --- a client with a certificate from another CA is refused in the handshake
     let reason = refused_by_server(
@@ -194,11 +142,8 @@ async fn a_certificate_from_another_ca_is_refused_both_ways() -> anyhow::Result<
     assert!(!reason.is_empty());
 
     // --- a server with a certificate from another CA is refused by our client
-    let rogue_server = RunningCoordinator::start(
-        &rogue.creds(Role::Coordinator, "coord-x")?,
-        9,
-        LOCALHOST.into(),
-    )?;
+    let rogue_server =
+        TestCoordinator::start(&rogue.creds(Role::Coordinator, "coord-x")?, 9, LOCALHOST)?;
     let err = dial(
         &pki.creds(Role::Admin, "root")?,
         rogue_server.addr,
@@ -212,13 +157,8 @@ async fn a_certificate_from_another_ca_is_refused_both_ways() -> anyhow::Result<
     );
 
     // --- the real coordinator still serves a legitimate client
-    let (conn, _endpoint) = dial(
-        &pki.creds(Role::Viewer, "bob")?,
-        coordinator.addr,
-        Service::Admin,
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
+    let (conn, _endpoint) =
+        dial_as(&pki, Role::Viewer, "bob", coordinator.addr, Service::Admin).await?;
     ping(&conn).await?;
     rogue_server.stop().await;
     coordinator.stop().await;
@@ -229,11 +169,7 @@ async fn a_certificate_from_another_ca_is_refused_both_ways() -> anyhow::Result<
 async fn an_expired_certificate_is_refused() -> anyhow::Result<()> {
     init_logs();
     let pki = TestPki::new()?;
-    let coordinator = RunningCoordinator::start(
-        &pki.creds(Role::Coordinator, "coord-1")?,
-        1,
-        LOCALHOST.into(),
-    )?;
+    let coordinator = TestCoordinator::start_default(&pki)?;
     let past = Validity::days(1);
     let expired = Validity {
         not_before: past.not_before - Duration::from_secs(10 * 86_400),
@@ -267,11 +203,7 @@ async fn an_expired_certificate_is_refused() -> anyhow::Result<()> {
 async fn a_role_is_refused_on_a_service_it_may_not_use() -> anyhow::Result<()> {
     init_logs();
     let pki = TestPki::new()?;
-    let coordinator = RunningCoordinator::start(
-        &pki.creds(Role::Coordinator, "coord-1")?,
-        1,
-        LOCALHOST.into(),
-    )?;
+    let coordinator = TestCoordinator::start_default(&pki)?;
 
     // --- a viewer on the agent service: closed as forbidden, with the reason
     for (role, name, service, reason) in [
@@ -315,7 +247,7 @@ async fn a_role_is_refused_on_a_service_it_may_not_use() -> anyhow::Result<()> {
     // --- a client expecting a coordinator refuses a server holding an agent certificate
     let agent_creds = pki.creds(Role::Agent, "host-z")?;
     let impostor = tls::server_endpoint(
-        LOCALHOST.into(),
+        LOCALHOST,
         &agent_creds,
         &[Service::Admin],
         TransportSettings::default(),
@@ -337,13 +269,8 @@ async fn a_role_is_refused_on_a_service_it_may_not_use() -> anyhow::Result<()> {
     accept.abort();
 
     // --- and a coordinator cannot start with an agent certificate
-    let err = CoordinatorServer::bind(
-        LOCALHOST.into(),
-        1,
-        &agent_creds,
-        TransportSettings::default(),
-    )
-    .expect_err("wrong role");
+    let err = CoordinatorServer::bind(LOCALHOST, 1, &agent_creds, TransportSettings::default())
+        .expect_err("wrong role");
     assert!(matches!(err, ServerError::WrongRole(_)), "{err}");
     coordinator.stop().await;
     Ok(())
@@ -353,18 +280,15 @@ async fn a_role_is_refused_on_a_service_it_may_not_use() -> anyhow::Result<()> {
 async fn a_garbage_frame_gets_an_error_and_the_connection_keeps_serving() -> anyhow::Result<()> {
     init_logs();
     let pki = TestPki::new()?;
-    let coordinator = RunningCoordinator::start(
-        &pki.creds(Role::Coordinator, "coord-1")?,
-        1,
-        LOCALHOST.into(),
-    )?;
-    let (conn, _endpoint) = dial(
-        &pki.creds(Role::Operator, "alice")?,
+    let coordinator = TestCoordinator::start_default(&pki)?;
+    let (conn, _endpoint) = dial_as(
+        &pki,
+        Role::Operator,
+        "alice",
         coordinator.addr,
         Service::Admin,
     )
-    .await
-    .map_err(anyhow::Error::msg)?;
+    .await?;
     let cases: [(&[u8], ErrorCode, &str); 4] = [
         (
             &[0, 0, 0, 6, 0, 1, 0xff, 0xff, 0xff, 0xff],
@@ -415,7 +339,7 @@ async fn push_streams_deliver_in_order_and_a_bad_frame_stops_only_that_stream() 
     let pki = TestPki::new()?;
     let server_creds = pki.creds(Role::Coordinator, "coord-1")?;
     let server = tls::server_endpoint(
-        LOCALHOST.into(),
+        LOCALHOST,
         &server_creds,
         &[Service::Agent],
         TransportSettings::default(),
@@ -473,7 +397,7 @@ async fn the_agent_uplink_reconnects_after_a_coordinator_restart() -> anyhow::Re
     init_logs();
     let pki = TestPki::new()?;
     let coordinator_creds = pki.creds(Role::Coordinator, "coord-1")?;
-    let first = RunningCoordinator::start(&coordinator_creds, 1, LOCALHOST.into())?;
+    let first = TestCoordinator::start(&coordinator_creds, 1, LOCALHOST)?;
     let addr = first.addr;
 
     // --- the agent connects and is welcomed
@@ -498,7 +422,7 @@ async fn the_agent_uplink_reconnects_after_a_coordinator_restart() -> anyhow::Re
     // --- a coordinator comes back on the same address: the agent reconnects
     let second = wait_until("the port to be free again", DEFAULT_DEADLINE, || {
         let creds = &coordinator_creds;
-        async move { RunningCoordinator::start(creds, 2, addr).ok() }
+        async move { TestCoordinator::start(creds, 2, addr).ok() }
     })
     .await?;
     tokio::time::timeout(DEFAULT_DEADLINE, state.wait_for(connected_to(2))).await??;

@@ -77,6 +77,19 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// A rule broken by the key in `err`, found after parsing (for example
+    /// while loading the credentials the config names).
+    pub fn at(path: &Path, err: KeyError) -> Self {
+        ConfigError::Key {
+            path: path.to_owned(),
+            line: None,
+            key: err.key,
+            message: err.message,
+        }
+    }
+}
+
 fn line_suffix(line: Option<usize>) -> String {
     line.map(|line| format!(" line {line}")).unwrap_or_default()
 }
@@ -99,12 +112,7 @@ where
     T: DeserializeOwned + Validate,
 {
     let parsed: T = deserialize(path, text)?;
-    parsed.validate().map_err(|err| ConfigError::Key {
-        path: path.to_owned(),
-        line: None,
-        key: err.key,
-        message: err.message,
-    })
+    parsed.validate().map_err(|err| ConfigError::at(path, err))
 }
 
 fn deserialize<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {

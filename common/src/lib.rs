@@ -7,6 +7,7 @@
 
 pub mod chain;
 pub mod config_file;
+pub mod daemon;
 pub mod identity;
 pub mod net;
 pub mod shutdown;

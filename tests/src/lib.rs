@@ -2,10 +2,12 @@
 //! coordinators on `127.0.0.1:0`, the built binaries, and waiting on
 //! conditions with deadlines (never fixed ports, never bare sleeps).
 
+pub mod coordinator;
 pub mod pki;
 pub mod process;
 pub mod wait;
 
+pub use coordinator::{dial, dial_as, TestCoordinator, LOCALHOST};
 pub use pki::TestPki;
 pub use process::{bin_path, ChildProcess};
 pub use wait::{wait_until, DEFAULT_DEADLINE};

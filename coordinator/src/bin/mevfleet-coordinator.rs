@@ -1,65 +1,30 @@
 //! `mevfleet-coordinator --config FILE`: one member of the coordinator cluster.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use mevfleet_common::config_file::{self, ConfigError};
+use mevfleet_common::daemon::{self, DaemonArgs, RunOutcome};
 use mevfleet_common::identity::Role;
 use mevfleet_common::shutdown::Shutdown;
-use mevfleet_common::telemetry::{self, LogFormat};
 use mevfleet_common::tls::{Credentials, TransportSettings};
 use mevfleet_coordinator::config::{CoordinatorConfig, ValidCoordinatorConfig};
 use mevfleet_coordinator::server::CoordinatorServer;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 /// A mevfleet coordinator: holds the fleet's replicated state and makes its
 /// decisions (failover, allocation, maintenance, commands).
 #[derive(Debug, Parser)]
 #[command(name = "mevfleet-coordinator", version, about)]
 struct Args {
-    /// The coordinator's TOML config file (see deploy/coordinator.example.toml).
-    #[arg(long, value_name = "FILE", env = "MEVFLEET_COORDINATOR_CONFIG")]
-    config: PathBuf,
-    /// Log format: text or json.
-    #[arg(long, value_name = "FORMAT", default_value = "text")]
-    log_format: LogFormat,
-    /// Check the config and the credentials it names, then exit.
-    #[arg(long)]
-    check_config: bool,
+    #[command(flatten)]
+    daemon: DaemonArgs,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    telemetry::init(args.log_format, "info");
-    let (config, creds) = match load(&args.config) {
-        Ok(loaded) => loaded,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    if args.check_config {
-        println!("config {} is valid", args.config.display());
-        return ExitCode::SUCCESS;
-    }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(1);
-        }
-    };
-    match runtime.block_on(run(config, creds)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(err) => {
-            error!(error = %err, "coordinator failed");
-            eprintln!("error: {err:#}");
-            ExitCode::from(1)
-        }
-    }
+    daemon::main(Args::parse().daemon, load, run)
 }
 
 fn load(path: &Path) -> Result<(ValidCoordinatorConfig, Credentials), ConfigError> {
@@ -68,17 +33,12 @@ fn load(path: &Path) -> Result<(ValidCoordinatorConfig, Credentials), ConfigErro
         .config
         .tls
         .load(Role::Coordinator, None)
-        .map_err(|err| ConfigError::Key {
-            path: path.to_owned(),
-            line: None,
-            key: err.key,
-            message: err.message,
-        })?;
+        .map_err(|err| ConfigError::at(path, err))?;
     Ok((config, creds))
 }
 
-/// Runs until SIGTERM/SIGINT or a critical failure; true on a clean stop.
-async fn run(config: ValidCoordinatorConfig, creds: Credentials) -> anyhow::Result<bool> {
+/// Runs until SIGTERM/SIGINT or a critical failure.
+async fn run((config, creds): (ValidCoordinatorConfig, Credentials)) -> anyhow::Result<RunOutcome> {
     let shutdown = Shutdown::new();
     shutdown.cancel_on_signals()?;
     let settings = &config.config;
@@ -100,10 +60,11 @@ async fn run(config: ValidCoordinatorConfig, creds: Credentials) -> anyhow::Resu
     );
     server.spawn(&shutdown);
     shutdown.cancelled().await;
-    let drained = shutdown.wait(Duration::from_secs(10)).await;
-    info!(
-        clean = drained && !shutdown.has_failed(),
-        "coordinator stopped"
-    );
-    Ok(drained && !shutdown.has_failed())
+    let clean = shutdown.wait(Duration::from_secs(10)).await && !shutdown.has_failed();
+    info!(clean, "coordinator stopped");
+    Ok(if clean {
+        RunOutcome::Clean
+    } else {
+        RunOutcome::Unclean
+    })
 }
