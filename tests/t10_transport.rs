@@ -18,7 +18,7 @@ use mevfleet_common::wire::{
 };
 use mevfleet_coordinator::server::{CoordinatorServer, ServerError};
 use mevfleet_tests::{
-    dial, dial_as, init_logs, wait_until, TestCoordinator, TestPki, DEFAULT_DEADLINE, LOCALHOST,
+    dial, dial_as, init_logs, wait_until, TestCluster, TestPki, DEFAULT_DEADLINE, LOCALHOST,
 };
 
 /// A client refused by the server: in TLS 1.3 the client may finish its side
@@ -56,19 +56,22 @@ async fn ping(conn: &quinn::Connection) -> Result<AdminResponse, RpcError> {
 #[tokio::test]
 async fn an_operator_pings_a_coordinator_over_mutual_tls() -> anyhow::Result<()> {
     init_logs();
-    let pki = TestPki::new()?;
-    let coordinator = TestCoordinator::start_default(&pki)?;
+    let mut cluster = TestCluster::start(1).await?;
+    let pki = cluster.pki();
+    let coordinator_addr = cluster.addr(1)?;
 
     // --- an operator asks who answers
     let (conn, _endpoint) = dial_as(
-        &pki,
+        pki,
         Role::Operator,
         "alice",
-        coordinator.addr,
+        coordinator_addr,
         Service::Admin,
     )
     .await?;
-    let AdminResponse::Pong(info) = ping(&conn).await?;
+    let AdminResponse::Pong(info) = ping(&conn).await? else {
+        panic!("ping answers with a pong");
+    };
 
     // --- both sides saw the identities written in the certificates
     assert_eq!(info.node_id, 1);
@@ -78,23 +81,18 @@ async fn an_operator_pings_a_coordinator_over_mutual_tls() -> anyhow::Result<()>
         tls::peer_identity(&conn)?.to_string(),
         "coordinator coord-1"
     );
-    coordinator.stop().await;
+    cluster.stop_all().await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn an_agent_is_welcomed_only_under_its_own_name() -> anyhow::Result<()> {
     init_logs();
-    let pki = TestPki::new()?;
-    let coordinator = TestCoordinator::start_default(&pki)?;
-    let (conn, _endpoint) = dial_as(
-        &pki,
-        Role::Agent,
-        "host-a",
-        coordinator.addr,
-        Service::Agent,
-    )
-    .await?;
+    let mut cluster = TestCluster::start(1).await?;
+    let pki = cluster.pki();
+    let coordinator_addr = cluster.addr(1)?;
+    let (conn, _endpoint) =
+        dial_as(pki, Role::Agent, "host-a", coordinator_addr, Service::Agent).await?;
     let hello = |id: &str| AgentRequest::Hello {
         agent_id: id.into(),
         version: "test".into(),
@@ -118,22 +116,24 @@ async fn an_agent_is_welcomed_only_under_its_own_name() -> anyhow::Result<()> {
         "{}",
         remote.reason
     );
-    coordinator.stop().await;
+    cluster.stop_all().await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn a_certificate_from_another_ca_is_refused_both_ways() -> anyhow::Result<()> {
     init_logs();
-    let pki = TestPki::new()?;
-    let rogue = TestPki::new()?;
-    let coordinator = TestCoordinator::start_default(&pki)?;
+    let mut cluster = TestCluster::start(1).await?;
+    let pki = cluster.pki();
+    let coordinator_addr = cluster.addr(1)?;
+    let mut rogue_cluster = TestCluster::start(1).await?;
+    let rogue = rogue_cluster.pki();
 
     // --- a client with a certificate from another CA is refused in the handshake
     let reason = refused_by_server(
         dial(
             &rogue.creds(Role::Admin, "mallory")?,
-            coordinator.addr,
+            coordinator_addr,
             Service::Admin,
         )
         .await,
@@ -142,15 +142,10 @@ async fn a_certificate_from_another_ca_is_refused_both_ways() -> anyhow::Result<
     assert!(!reason.is_empty());
 
     // --- a server with a certificate from another CA is refused by our client
-    let rogue_server =
-        TestCoordinator::start(&rogue.creds(Role::Coordinator, "coord-x")?, 9, LOCALHOST)?;
-    let err = dial(
-        &pki.creds(Role::Admin, "root")?,
-        rogue_server.addr,
-        Service::Admin,
-    )
-    .await
-    .expect_err("rogue server refused");
+    let rogue_addr = rogue_cluster.addr(1)?;
+    let err = dial(&pki.creds(Role::Admin, "root")?, rogue_addr, Service::Admin)
+        .await
+        .expect_err("rogue server refused");
     assert!(
         err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"),
         "{err}"
@@ -158,18 +153,19 @@ async fn a_certificate_from_another_ca_is_refused_both_ways() -> anyhow::Result<
 
     // --- the real coordinator still serves a legitimate client
     let (conn, _endpoint) =
-        dial_as(&pki, Role::Viewer, "bob", coordinator.addr, Service::Admin).await?;
+        dial_as(pki, Role::Viewer, "bob", coordinator_addr, Service::Admin).await?;
     ping(&conn).await?;
-    rogue_server.stop().await;
-    coordinator.stop().await;
+    rogue_cluster.stop_all().await?;
+    cluster.stop_all().await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn an_expired_certificate_is_refused() -> anyhow::Result<()> {
     init_logs();
-    let pki = TestPki::new()?;
-    let coordinator = TestCoordinator::start_default(&pki)?;
+    let mut cluster = TestCluster::start(1).await?;
+    let pki = cluster.pki();
+    let coordinator_addr = cluster.addr(1)?;
     let past = Validity::days(1);
     let expired = Validity {
         not_before: past.not_before - Duration::from_secs(10 * 86_400),
@@ -193,17 +189,18 @@ async fn an_expired_certificate_is_refused() -> anyhow::Result<()> {
         (time::OffsetDateTime::now_utc() > short.not_after + Duration::from_secs(1)).then_some(())
     })
     .await?;
-    let reason = refused_by_server(dial(&creds, coordinator.addr, Service::Admin).await).await?;
+    let reason = refused_by_server(dial(&creds, coordinator_addr, Service::Admin).await).await?;
     assert!(!reason.is_empty());
-    coordinator.stop().await;
+    cluster.stop_all().await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn a_role_is_refused_on_a_service_it_may_not_use() -> anyhow::Result<()> {
     init_logs();
-    let pki = TestPki::new()?;
-    let coordinator = TestCoordinator::start_default(&pki)?;
+    let mut cluster = TestCluster::start(1).await?;
+    let pki = cluster.pki();
+    let coordinator_addr = cluster.addr(1)?;
 
     // --- a viewer on the agent service: closed as forbidden, with the reason
     for (role, name, service, reason) in [
@@ -219,8 +216,20 @@ async fn a_role_is_refused_on_a_service_it_may_not_use() -> anyhow::Result<()> {
             Service::Admin,
             "role agent may not use the admin service",
         ),
+        (
+            Role::Coordinator,
+            "coord-2",
+            Service::Admin,
+            "role coordinator may not use the admin service",
+        ),
+        (
+            Role::Admin,
+            "root",
+            Service::Raft,
+            "role admin may not use the raft service",
+        ),
     ] {
-        let (conn, _endpoint) = dial(&pki.creds(role, name)?, coordinator.addr, service)
+        let (conn, _endpoint) = dial(&pki.creds(role, name)?, coordinator_addr, service)
             .await
             .map_err(anyhow::Error::msg)?;
         let closed = tokio::time::timeout(DEFAULT_DEADLINE, conn.closed()).await?;
@@ -230,19 +239,6 @@ async fn a_role_is_refused_on_a_service_it_may_not_use() -> anyhow::Result<()> {
         assert_eq!(close.error_code, quinn::VarInt::from_u32(CLOSE_FORBIDDEN));
         assert_eq!(String::from_utf8_lossy(&close.reason), reason);
     }
-
-    // --- a coordinator certificate may use none of this port's client
-    //     services (Raft is not offered): refused in the handshake
-    let reason = refused_by_server(
-        dial(
-            &pki.creds(Role::Coordinator, "coord-2")?,
-            coordinator.addr,
-            Service::Admin,
-        )
-        .await,
-    )
-    .await?;
-    assert!(!reason.is_empty());
 
     // --- a client expecting a coordinator refuses a server holding an agent certificate
     let agent_creds = pki.creds(Role::Agent, "host-z")?;
@@ -269,23 +265,24 @@ async fn a_role_is_refused_on_a_service_it_may_not_use() -> anyhow::Result<()> {
     accept.abort();
 
     // --- and a coordinator cannot start with an agent certificate
-    let err = CoordinatorServer::bind(LOCALHOST, 1, &agent_creds, TransportSettings::default())
+    let err = CoordinatorServer::bind(LOCALHOST, &agent_creds, TransportSettings::default())
         .expect_err("wrong role");
     assert!(matches!(err, ServerError::WrongRole(_)), "{err}");
-    coordinator.stop().await;
+    cluster.stop_all().await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn a_garbage_frame_gets_an_error_and_the_connection_keeps_serving() -> anyhow::Result<()> {
     init_logs();
-    let pki = TestPki::new()?;
-    let coordinator = TestCoordinator::start_default(&pki)?;
+    let mut cluster = TestCluster::start(1).await?;
+    let pki = cluster.pki();
+    let coordinator_addr = cluster.addr(1)?;
     let (conn, _endpoint) = dial_as(
-        &pki,
+        pki,
         Role::Operator,
         "alice",
-        coordinator.addr,
+        coordinator_addr,
         Service::Admin,
     )
     .await?;
@@ -328,7 +325,7 @@ async fn a_garbage_frame_gets_an_error_and_the_connection_keeps_serving() -> any
         // --- the connection still serves good requests
         ping(&conn).await?;
     }
-    coordinator.stop().await;
+    cluster.stop_all().await?;
     Ok(())
 }
 
@@ -395,43 +392,38 @@ async fn push_streams_deliver_in_order_and_a_bad_frame_stops_only_that_stream() 
 #[tokio::test]
 async fn the_agent_uplink_reconnects_after_a_coordinator_restart() -> anyhow::Result<()> {
     init_logs();
-    let pki = TestPki::new()?;
-    let coordinator_creds = pki.creds(Role::Coordinator, "coord-1")?;
-    let first = TestCoordinator::start(&coordinator_creds, 1, LOCALHOST)?;
-    let addr = first.addr;
+    let mut cluster = TestCluster::start(1).await?;
+    let addr = cluster.addr(1)?;
 
     // --- the agent connects and is welcomed
     let agent_shutdown = Shutdown::new();
     let handle = uplink::spawn(
         UplinkSettings::new("host-a", vec![addr.into()]),
-        &pki.creds(Role::Agent, "host-a")?,
+        &cluster.pki().creds(Role::Agent, "host-a")?,
         &agent_shutdown,
     )?;
     let mut state = handle.state();
-    let connected_to = |node: u64| move |s: &UplinkState| matches!(s, UplinkState::Connected { server, .. } if server.node_id == node);
-    tokio::time::timeout(DEFAULT_DEADLINE, state.wait_for(connected_to(1))).await??;
+    let connected =
+        |s: &UplinkState| matches!(s, UplinkState::Connected { server, .. } if server.node_id == 1);
+    tokio::time::timeout(DEFAULT_DEADLINE, state.wait_for(connected)).await??;
 
     // --- the coordinator goes away: the agent notices and keeps trying
-    first.stop().await;
+    cluster.stop(1).await?;
     tokio::time::timeout(
         DEFAULT_DEADLINE,
         state.wait_for(|s| matches!(s, UplinkState::Connecting { .. })),
     )
     .await??;
 
-    // --- a coordinator comes back on the same address: the agent reconnects
-    let second = wait_until("the port to be free again", DEFAULT_DEADLINE, || {
-        let creds = &coordinator_creds;
-        async move { TestCoordinator::start(creds, 2, addr).ok() }
-    })
-    .await?;
-    tokio::time::timeout(DEFAULT_DEADLINE, state.wait_for(connected_to(2))).await??;
+    // --- the coordinator comes back on the same address: the agent reconnects
+    cluster.restart(1).await?;
+    tokio::time::timeout(DEFAULT_DEADLINE, state.wait_for(connected)).await??;
 
     // --- the agent stops cleanly
     agent_shutdown.cancel();
     assert!(agent_shutdown.wait(Duration::from_secs(10)).await);
     assert!(!agent_shutdown.has_failed());
     assert_eq!(*state.borrow(), UplinkState::Stopped);
-    second.stop().await;
+    cluster.stop_all().await?;
     Ok(())
 }

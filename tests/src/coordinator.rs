@@ -1,51 +1,18 @@
-//! An in-process coordinator on `127.0.0.1:0`, and dialling it as any role.
+//! Dialling coordinators as any role, and calling their admin service.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use mevfleet_common::identity::Role;
-use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::tls::{self, Credentials, ExpectedPeer, Service, TransportSettings};
-use mevfleet_coordinator::server::CoordinatorServer;
+use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
+use mevfleet_common::wire::{call, RpcError, RpcLimits};
 
 use crate::TestPki;
 
 /// An ephemeral loopback address.
 pub const LOCALHOST: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
-
-/// A coordinator serving in-process; stopped with [`TestCoordinator::stop`].
-#[derive(Debug)]
-pub struct TestCoordinator {
-    /// The bound address.
-    pub addr: SocketAddr,
-    shutdown: Shutdown,
-}
-
-impl TestCoordinator {
-    /// Starts a coordinator with `creds` as node `node_id`, bound to `bind`.
-    pub fn start(creds: &Credentials, node_id: u64, bind: SocketAddr) -> anyhow::Result<Self> {
-        let server = CoordinatorServer::bind(bind, node_id, creds, TransportSettings::default())?;
-        let addr = server.local_addr()?;
-        let shutdown = Shutdown::new();
-        server.spawn(&shutdown);
-        Ok(Self { addr, shutdown })
-    }
-
-    /// Starts `coord-1` (node 1) of `pki` on an ephemeral port.
-    pub fn start_default(pki: &TestPki) -> anyhow::Result<Self> {
-        Self::start(&pki.creds(Role::Coordinator, "coord-1")?, 1, LOCALHOST)
-    }
-
-    /// Stops it and waits for every task to end.
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        assert!(
-            self.shutdown.wait(Duration::from_secs(10)).await,
-            "coordinator stops in time"
-        );
-    }
-}
 
 /// A client connection and the endpoint it lives on.
 pub type Dialled = (quinn::Connection, quinn::Endpoint);
@@ -64,7 +31,7 @@ pub async fn dial(
     )
     .map_err(|err| err.to_string())?;
     let endpoint = tls::client_endpoint(addr).map_err(|err| err.to_string())?;
-    let conn = tls::connect(&endpoint, config, addr, Duration::from_secs(5)).await?;
+    let conn = tls::connect(&endpoint, config, addr, Duration::from_secs(2)).await?;
     Ok((conn, endpoint))
 }
 
@@ -79,4 +46,23 @@ pub async fn dial_as(
     dial(&pki.creds(role, name)?, addr, service)
         .await
         .map_err(anyhow::Error::msg)
+}
+
+/// One admin request to the coordinator at `addr`, on a fresh connection.
+pub async fn admin_request(
+    creds: &Credentials,
+    addr: SocketAddr,
+    request: &AdminRequest,
+) -> Result<AdminResponse, RpcError> {
+    let (conn, endpoint) = dial(creds, addr, Service::Admin)
+        .await
+        .map_err(|reason| RpcError::Stream(format!("dial {addr}: {reason}")))?;
+    let limits = RpcLimits {
+        timeout: Duration::from_secs(60),
+        ..RpcLimits::default()
+    };
+    let result = call::<_, AdminResponse>(&conn, request, limits).await;
+    conn.close(quinn::VarInt::from_u32(0), b"done");
+    endpoint.wait_idle().await;
+    result
 }

@@ -2,12 +2,14 @@
 //! coordinators on `127.0.0.1:0`, the built binaries, and waiting on
 //! conditions with deadlines (never fixed ports, never bare sleeps).
 
+pub mod cluster;
 pub mod coordinator;
 pub mod pki;
 pub mod process;
 pub mod wait;
 
-pub use coordinator::{dial, dial_as, TestCoordinator, LOCALHOST};
+pub use cluster::TestCluster;
+pub use coordinator::{admin_request, dial, dial_as, LOCALHOST};
 pub use pki::TestPki;
 pub use process::{bin_path, ChildProcess};
 pub use wait::{wait_until, DEFAULT_DEADLINE};

@@ -13,18 +13,21 @@ use crate::wait::wait_until;
 /// packages have integration tests of their own, which makes cargo build
 /// their binaries).
 pub fn bin_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("tests run from <target>/<profile>/deps");
-    let path = profile_dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the binaries first (cargo build --workspace --bins)",
-        path.display()
-    );
-    path
+    let exe = std::env::current_exe().expect("the process knows its own path");
+    // Tests run from <target>/<profile>/deps, benchmark binaries from
+    // <target>/<profile>: look beside the executable, then one level up.
+    let candidates: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(name))
+        .collect();
+    candidates.iter().find(|path| path.exists()).cloned().unwrap_or_else(|| {
+        panic!(
+            "{name} is missing beside {}: build the binaries first (cargo build --workspace --bins)",
+            exe.display()
+        )
+    })
 }
 
 /// A child process whose stderr is captured, stopped when dropped.
@@ -73,6 +76,14 @@ impl ChildProcess {
         })
         .await
         .map_err(|err| anyhow::anyhow!("{err}\n--- stderr:\n{}", self.stderr()))
+    }
+
+    /// Kills the process with SIGKILL (no chance to flush or clean up) and
+    /// reaps it.
+    pub fn kill9(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
     }
 
     /// Sends SIGTERM and waits for the exit.

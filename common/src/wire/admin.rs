@@ -1,14 +1,46 @@
 //! Messages of the admin service: the `mevfleet` CLI talking to a coordinator.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::identity::PeerIdentity;
 
-/// A request from the CLI.
+/// A request from the CLI. Any member answers; writes are forwarded to the
+/// leader, and reads of replicated state are confirmed current by the leader.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum AdminRequest {
     /// Checks reachability and credentials: who answers, and who it sees us as.
     Ping,
+    /// The cluster's leader, term and members (`mevfleet cluster status`).
+    ClusterStatus,
+    /// Adds a member: it joins as a learner and is promoted to voter once
+    /// caught up (admin only).
+    AddMember {
+        /// The new member's node id.
+        id: u64,
+        /// Its QUIC address, `host:port`.
+        addr: String,
+    },
+    /// Removes a member (admin only).
+    RemoveMember {
+        /// The member's node id.
+        id: u64,
+    },
+    /// Sets a cluster setting (admin only).
+    SetSetting {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Removes a cluster setting (admin only).
+    DeleteSetting {
+        /// The key.
+        key: String,
+    },
+    /// All cluster settings, as of a read confirmed by the leader.
+    GetSettings,
 }
 
 /// A coordinator's answer to the CLI.
@@ -16,6 +48,12 @@ pub enum AdminRequest {
 pub enum AdminResponse {
     /// The answer to [`AdminRequest::Ping`].
     Pong(ServerInfo),
+    /// The answer to [`AdminRequest::ClusterStatus`].
+    ClusterStatus(ClusterStatus),
+    /// A write was committed.
+    Written(WriteReceipt),
+    /// The answer to [`AdminRequest::GetSettings`].
+    Settings(BTreeMap<String, String>),
 }
 
 /// Who answered, as the server describes itself.
@@ -32,4 +70,42 @@ pub struct ServerInfo {
     /// The coordinator's wall clock, in milliseconds since the Unix epoch
     /// (to spot clock skew between hosts).
     pub unix_ms: u64,
+}
+
+/// The cluster as seen by the member that answered (the contract's
+/// `cluster status` JSON shape).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// The leader's node id, if one is known.
+    pub leader: Option<u64>,
+    /// The highest term any member reported.
+    pub term: u64,
+    /// Every member of the current membership.
+    pub members: Vec<MemberInfo>,
+}
+
+/// One member in [`ClusterStatus`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// Its node id.
+    pub id: u64,
+    /// Its QUIC address.
+    pub addr: String,
+    /// leader, follower, candidate, learner, or unreachable.
+    pub role: String,
+    /// Reachable, running, and following a leader.
+    pub healthy: bool,
+    /// Its last applied log index (None when unreachable).
+    pub last_applied: Option<u64>,
+    /// Whether it votes (learners do not).
+    pub voter: bool,
+}
+
+/// A committed write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteReceipt {
+    /// The Raft log index it was committed at.
+    pub index: u64,
+    /// Why the state refused it, if it did (committed, audited, no change).
+    pub refused: Option<String>,
 }

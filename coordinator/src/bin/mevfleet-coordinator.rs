@@ -2,16 +2,16 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use mevfleet_common::config_file::{self, ConfigError};
 use mevfleet_common::daemon::{self, DaemonArgs, RunOutcome};
 use mevfleet_common::identity::Role;
 use mevfleet_common::shutdown::Shutdown;
-use mevfleet_common::tls::{Credentials, TransportSettings};
+use mevfleet_common::tls::Credentials;
 use mevfleet_coordinator::config::{CoordinatorConfig, ValidCoordinatorConfig};
-use mevfleet_coordinator::server::CoordinatorServer;
+use mevfleet_coordinator::node::{NodeSettings, RaftTuning};
+use mevfleet_coordinator::runtime::{BoundCoordinator, SHUTDOWN_GRACE};
 use tracing::{info, warn};
 
 /// A mevfleet coordinator: holds the fleet's replicated state and makes its
@@ -45,22 +45,24 @@ async fn run((config, creds): (ValidCoordinatorConfig, Credentials)) -> anyhow::
     if !settings.http.ip().is_loopback() {
         warn!(http = %settings.http, "HTTP listens beyond loopback: reads are open to that network");
     }
-    let server = CoordinatorServer::bind(
-        settings.listen,
-        settings.node_id,
-        &creds,
-        TransportSettings::default(),
-    )?;
+    let bound = BoundCoordinator::bind(settings.listen, settings.http, creds).await?;
     info!(
         node_id = settings.node_id,
-        listen = %server.local_addr()?,
+        listen = %bound.quic_addr()?,
+        http = %bound.http_addr()?,
         peers = config.peers.len(),
         version = mevfleet_common::VERSION,
         "coordinator starting"
     );
-    server.spawn(&shutdown);
+    let node = NodeSettings {
+        node_id: settings.node_id,
+        data_dir: settings.data_dir.clone(),
+        peers: config.peers.clone(),
+        tuning: RaftTuning::default(),
+    };
+    bound.start(node, &shutdown).await?;
     shutdown.cancelled().await;
-    let clean = shutdown.wait(Duration::from_secs(10)).await && !shutdown.has_failed();
+    let clean = shutdown.wait(SHUTDOWN_GRACE).await && !shutdown.has_failed();
     info!(clean, "coordinator stopped");
     Ok(if clean {
         RunOutcome::Clean

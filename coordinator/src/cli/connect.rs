@@ -7,6 +7,9 @@ use mevfleet_common::identity::Role;
 use mevfleet_common::net::HostPort;
 use mevfleet_common::tls::{self, Credentials, ExpectedPeer, Service, TransportSettings};
 
+use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
+use mevfleet_common::wire::{call, ErrorCode, RpcError, RpcLimits};
+
 use super::{Cli, CliError};
 
 /// How long the CLI waits for one coordinator to answer a dial.
@@ -89,3 +92,54 @@ pub async fn dial(creds: &Credentials, target: &HostPort) -> Result<AdminConnect
         handshake: started.elapsed(),
     })
 }
+
+/// Sends `request` to the first coordinator that answers. Any member
+/// answers: writes are forwarded to the leader. A member that cannot be
+/// reached, or has no leader to forward to, is skipped for the next one.
+pub async fn request(target: &Target, request: &AdminRequest) -> Result<AdminResponse, CliError> {
+    let mut failures = Vec::new();
+    let mut reached_any = false;
+    for addr in &target.coordinators {
+        let admin = match dial(&target.creds, addr).await {
+            Ok(admin) => admin,
+            Err(err) => {
+                failures.push(format!("{addr}: {err}"));
+                continue;
+            }
+        };
+        reached_any = true;
+        let result = call::<_, AdminResponse>(
+            &admin.conn,
+            request,
+            RpcLimits {
+                timeout: REQUEST_TIMEOUT,
+                ..RpcLimits::default()
+            },
+        )
+        .await;
+        admin.conn.close(quinn::VarInt::from_u32(0), b"done");
+        admin.endpoint.wait_idle().await;
+        match result {
+            Ok(response) => return Ok(response),
+            Err(RpcError::Remote(err)) if err.code == ErrorCode::UNAVAILABLE => {
+                failures.push(format!("{addr}: {}", err.reason))
+            }
+            Err(RpcError::Remote(err)) => return Err(CliError::Failed(err.reason)),
+            Err(err) => failures.push(format!("{addr}: {err}")),
+        }
+    }
+    let detail = failures.join("; ");
+    if reached_any {
+        Err(CliError::Failed(format!(
+            "no coordinator could serve the request ({detail})"
+        )))
+    } else {
+        Err(CliError::Unreachable(format!(
+            "no coordinator reachable ({detail})"
+        )))
+    }
+}
+
+/// How long one admin request may take (adding a member waits for it to
+/// catch up with the log).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(90);

@@ -3,15 +3,18 @@
 //! coordinator reachable).
 
 mod ca;
+mod cluster;
 mod connect;
 mod output;
 mod ping;
+mod settings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use mevfleet_common::net::{parse_host_port_list, HostPort};
+use mevfleet_common::wire::admin::WriteReceipt;
 
 pub use output::OutputFormat;
 
@@ -60,8 +63,14 @@ pub enum Command {
     /// Create the fleet CA and issue certificates.
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// The coordinator cluster: status, add and remove members.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Check that each coordinator answers and accepts these credentials.
     Ping,
+    /// Replicated cluster settings: list, set, unset.
+    #[command(subcommand)]
+    Settings(settings::SettingsCommand),
 }
 
 /// A CLI failure, carrying its exit code.
@@ -93,6 +102,24 @@ impl CliError {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Ca(command) => ca::run(command, cli.output),
+        Command::Cluster(command) => {
+            cluster::run(command, &connect::Target::from_cli(&cli)?, cli.output).await
+        }
         Command::Ping => ping::run(&connect::Target::from_cli(&cli)?, cli.output).await,
+        Command::Settings(command) => {
+            settings::run(command, &connect::Target::from_cli(&cli)?, cli.output).await
+        }
+    }
+}
+
+/// Prints a write's receipt; a write the state refused is a failure.
+fn written(receipt: &WriteReceipt, output: OutputFormat) -> Result<(), CliError> {
+    match output {
+        OutputFormat::Json => output::print_json(receipt)?,
+        OutputFormat::Table => println!("committed at log index {}", receipt.index),
+    }
+    match &receipt.refused {
+        Some(reason) => Err(CliError::Failed(format!("refused: {reason}"))),
+        None => Ok(()),
     }
 }

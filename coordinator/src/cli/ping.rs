@@ -83,6 +83,7 @@ async fn ping_one(target: &Target, addr: &mevfleet_common::net::HostPort) -> Pin
             row.version = Some(info.version);
             row.you = Some(info.you.to_string());
         }
+        Ok(other) => row.error = Some(format!("unexpected answer: {other:?}")),
         Err(err) => row.error = Some(err.to_string()),
     }
     admin.conn.close(quinn::VarInt::from_u32(0), b"done");

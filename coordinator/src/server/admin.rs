@@ -1,23 +1,98 @@
-//! The admin service: requests from the `mevfleet` CLI.
+//! The admin service: requests from the `mevfleet` CLI. Reads are open to
+//! every human role; writes need the role the design gives them (admins
+//! change membership and settings).
 
 use std::sync::Arc;
 
-use mevfleet_common::identity::PeerIdentity;
-use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
-use mevfleet_common::wire::{Handler, WireError};
+use mevfleet_common::identity::{PeerIdentity, Role};
+use mevfleet_common::wire::admin::{AdminRequest, AdminResponse, WriteReceipt};
+use mevfleet_common::wire::{ErrorCode, Handler, WireError};
 
 use super::Whoami;
+use crate::node::{unix_ms, NodeCore, NodeError};
+use crate::raft::wire::{MembershipChange, Query, QueryResult};
+use crate::state::{Actor, Command, Outcome, Proposal};
 
 /// Answers the CLI.
 #[derive(Debug)]
 pub struct AdminService {
     whoami: Arc<Whoami>,
+    core: Arc<NodeCore>,
 }
 
 impl AdminService {
-    /// A service answering as `whoami`.
-    pub fn new(whoami: Arc<Whoami>) -> Self {
-        Self { whoami }
+    /// A service answering as `whoami` over `core`.
+    pub fn new(whoami: Arc<Whoami>, core: Arc<NodeCore>) -> Self {
+        Self { whoami, core }
+    }
+}
+
+fn actor(peer: &PeerIdentity) -> Actor {
+    Actor::new(peer.role.as_str(), peer.name.as_str())
+}
+
+fn require(peer: &PeerIdentity, allowed: &[Role], what: &str) -> Result<(), WireError> {
+    if allowed.contains(&peer.role) {
+        return Ok(());
+    }
+    let roles: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+    Err(WireError::forbidden(format!(
+        "{peer} may not {what}: it needs role {}",
+        roles.join(" or ")
+    )))
+}
+
+/// The wire error for a failed node operation.
+pub fn node_error(err: NodeError) -> WireError {
+    let code = match &err {
+        NodeError::NoLeader(_) | NodeError::NotLeader | NodeError::Peer(_) => {
+            ErrorCode::UNAVAILABLE
+        }
+        NodeError::Invalid(_) => ErrorCode::BAD_REQUEST,
+        _ => ErrorCode::INTERNAL,
+    };
+    WireError::new(code, err.to_string())
+}
+
+fn receipt((index, outcome): (u64, Outcome)) -> AdminResponse {
+    AdminResponse::Written(WriteReceipt {
+        index,
+        refused: match outcome {
+            Outcome::Refused(reason) => Some(reason),
+            Outcome::Done | Outcome::Recorded(_) => None,
+        },
+    })
+}
+
+impl AdminService {
+    async fn write(
+        &self,
+        peer: &PeerIdentity,
+        command: Command,
+    ) -> Result<AdminResponse, WireError> {
+        let proposal = Proposal {
+            actor: actor(peer),
+            at_ms: unix_ms(),
+            command,
+        };
+        self.core
+            .write(proposal)
+            .await
+            .map(receipt)
+            .map_err(node_error)
+    }
+
+    async fn membership(
+        &self,
+        peer: &PeerIdentity,
+        change: MembershipChange,
+    ) -> Result<AdminResponse, WireError> {
+        require(peer, &[Role::Admin], "change cluster membership")?;
+        self.core
+            .change_membership(actor(peer), change)
+            .await
+            .map(receipt)
+            .map_err(node_error)
     }
 }
 
@@ -32,6 +107,29 @@ impl Handler for AdminService {
     ) -> Result<AdminResponse, WireError> {
         match request {
             AdminRequest::Ping => Ok(AdminResponse::Pong(self.whoami.info_for(peer))),
+            AdminRequest::ClusterStatus => Ok(AdminResponse::ClusterStatus(
+                self.core.cluster_status().await,
+            )),
+            AdminRequest::AddMember { id, addr } => {
+                self.membership(peer, MembershipChange::Add { id, addr })
+                    .await
+            }
+            AdminRequest::RemoveMember { id } => {
+                self.membership(peer, MembershipChange::Remove { id }).await
+            }
+            AdminRequest::SetSetting { key, value } => {
+                require(peer, &[Role::Admin], "change cluster settings")?;
+                self.write(peer, Command::SetSetting { key, value }).await
+            }
+            AdminRequest::DeleteSetting { key } => {
+                require(peer, &[Role::Admin], "change cluster settings")?;
+                self.write(peer, Command::DeleteSetting { key }).await
+            }
+            AdminRequest::GetSettings => {
+                match self.core.read(Query::Settings).await.map_err(node_error)? {
+                    QueryResult::Settings(settings) => Ok(AdminResponse::Settings(settings)),
+                }
+            }
         }
     }
 }

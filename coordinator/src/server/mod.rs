@@ -7,7 +7,7 @@ mod agent;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use mevfleet_common::identity::{PeerIdentity, Role};
 use mevfleet_common::shutdown::Shutdown;
@@ -19,8 +19,12 @@ use tracing::{debug, info};
 pub use admin::AdminService;
 pub use agent::AgentService;
 
-/// The services this build of the coordinator offers on its port.
-pub const OFFERED_SERVICES: [Service; 2] = [Service::Agent, Service::Admin];
+use crate::node::{unix_ms, NodeCore};
+use crate::raft::network::RAFT_MAX_FRAME;
+use crate::raft::service::RaftService;
+
+/// The services a coordinator offers on its port.
+pub const OFFERED_SERVICES: [Service; 3] = [Service::Raft, Service::Agent, Service::Admin];
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,10 +54,7 @@ impl Whoami {
             server: self.identity.clone(),
             version: mevfleet_common::VERSION.to_owned(),
             you: peer.clone(),
-            unix_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
+            unix_ms: unix_ms(),
         }
     }
 }
@@ -62,8 +63,7 @@ impl Whoami {
 #[derive(Debug)]
 pub struct CoordinatorServer {
     endpoint: quinn::Endpoint,
-    whoami: Arc<Whoami>,
-    limits: RpcLimits,
+    identity: PeerIdentity,
 }
 
 impl CoordinatorServer {
@@ -71,7 +71,6 @@ impl CoordinatorServer {
     /// credentials are not a coordinator's or the port is taken.
     pub fn bind(
         listen: SocketAddr,
-        node_id: u64,
         creds: &Credentials,
         transport: TransportSettings,
     ) -> Result<Self, ServerError> {
@@ -81,11 +80,7 @@ impl CoordinatorServer {
         let endpoint = tls::server_endpoint(listen, creds, &OFFERED_SERVICES, transport)?;
         Ok(Self {
             endpoint,
-            whoami: Arc::new(Whoami {
-                node_id,
-                identity: creds.identity().clone(),
-            }),
-            limits: RpcLimits::default(),
+            identity: creds.identity().clone(),
         })
     }
 
@@ -94,23 +89,40 @@ impl CoordinatorServer {
         self.endpoint.local_addr()
     }
 
-    /// Serves until `shutdown` is cancelled, as a critical task.
-    pub fn spawn(self, shutdown: &Shutdown) {
-        let child = shutdown.clone();
-        shutdown.spawn_critical("quic-accept", async move { self.accept_loop(child).await });
+    /// The endpoint, shared with the Raft network for dialling peers.
+    pub fn endpoint(&self) -> &quinn::Endpoint {
+        &self.endpoint
     }
 
-    async fn accept_loop(self, shutdown: Shutdown) -> Result<(), std::io::Error> {
-        let admin = Arc::new(AdminService::new(self.whoami.clone()));
-        let agent = Arc::new(AgentService::new(self.whoami.clone()));
-        info!(addr = %self.endpoint.local_addr()?, node_id = self.whoami.node_id, "serving QUIC");
+    /// Serves `core` until `shutdown` is cancelled, as a critical task.
+    pub fn spawn(self, core: Arc<NodeCore>, shutdown: &Shutdown) {
+        let child = shutdown.clone();
+        shutdown.spawn_critical(
+            "quic-accept",
+            async move { self.accept_loop(core, child).await },
+        );
+    }
+
+    async fn accept_loop(
+        self,
+        core: Arc<NodeCore>,
+        shutdown: Shutdown,
+    ) -> Result<(), std::io::Error> {
+        let whoami = Arc::new(Whoami {
+            node_id: core.node_id(),
+            identity: self.identity.clone(),
+        });
+        let admin = Arc::new(AdminService::new(whoami.clone(), core.clone()));
+        let agent = Arc::new(AgentService::new(whoami));
+        let raft = Arc::new(RaftService::new(core.clone()));
+        info!(addr = %self.endpoint.local_addr()?, node_id = core.node_id(), "serving QUIC");
         loop {
             let incoming = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 incoming = self.endpoint.accept() => incoming,
             };
             let Some(incoming) = incoming else { break };
-            let (admin, agent, limits) = (admin.clone(), agent.clone(), self.limits);
+            let (admin, agent, raft) = (admin.clone(), agent.clone(), raft.clone());
             let token = shutdown.token().clone();
             shutdown.spawn("connection", async move {
                 let remote = incoming.remote_address();
@@ -125,10 +137,17 @@ impl CoordinatorServer {
                     return;
                 };
                 debug!(remote = %remote, peer = %identity, service = %service, "peer connected");
+                let limits = RpcLimits::default();
                 match service {
                     Service::Admin => serve(conn, identity, admin, limits, token).await,
                     Service::Agent => serve(conn, identity, agent, limits, token).await,
-                    Service::Raft => {}
+                    Service::Raft => {
+                        let limits = RpcLimits {
+                            max_frame: RAFT_MAX_FRAME,
+                            ..limits
+                        };
+                        serve(conn, identity, raft, limits, token).await
+                    }
                 }
             });
         }

@@ -1,0 +1,146 @@
+//! The coordinator's Prometheus exposition: Raft term, leadership, log,
+//! commit and applied indexes, apply lag, snapshots, and per-peer
+//! replication lag (on the leader).
+
+use std::fmt::Write;
+
+use openraft::ServerState;
+
+use crate::node::NodeCore;
+
+/// Writes one metric family with its help and type lines.
+struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &str, value: impl std::fmt::Display) {
+        if labels.is_empty() {
+            let _ = writeln!(self.text, "{name} {value}");
+        } else {
+            let _ = writeln!(self.text, "{name}{{{labels}}} {value}");
+        }
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, value: impl std::fmt::Display) {
+        self.family(name, "gauge", help);
+        self.sample(name, "", value);
+    }
+}
+
+/// The `/metrics` text for this member.
+pub fn render(core: &NodeCore) -> String {
+    let metrics = core.raft().metrics().borrow().clone();
+    let mut out = Exposition {
+        text: String::new(),
+    };
+    out.family(
+        "mevfleet_build_info",
+        "gauge",
+        "Version of this coordinator.",
+    );
+    out.sample(
+        "mevfleet_build_info",
+        &format!("version=\"{}\"", mevfleet_common::VERSION),
+        1,
+    );
+    out.gauge(
+        "mevfleet_raft_node_id",
+        "This member's Raft node id.",
+        core.node_id(),
+    );
+    out.gauge(
+        "mevfleet_raft_term",
+        "Current Raft term.",
+        metrics.current_term,
+    );
+    out.gauge(
+        "mevfleet_raft_is_leader",
+        "1 when this member is the leader.",
+        u8::from(metrics.state == ServerState::Leader),
+    );
+    out.gauge(
+        "mevfleet_raft_leader_id",
+        "Node id of the leader this member knows (0 when none).",
+        metrics.current_leader.unwrap_or(0),
+    );
+    out.gauge(
+        "mevfleet_raft_running",
+        "1 while the Raft core runs; 0 after a fatal error.",
+        u8::from(metrics.running_state.is_ok()),
+    );
+    let last_log = metrics.last_log_index.unwrap_or(0);
+    let applied = metrics.last_applied.map(|id| id.index).unwrap_or(0);
+    out.gauge(
+        "mevfleet_raft_last_log_index",
+        "Index of the last entry in this member's log.",
+        last_log,
+    );
+    out.gauge(
+        "mevfleet_raft_applied_index",
+        "Index of the last entry applied to the state machine.",
+        applied,
+    );
+    out.gauge(
+        "mevfleet_raft_apply_lag_entries",
+        "Entries in the log not yet applied.",
+        last_log.saturating_sub(applied),
+    );
+    out.gauge(
+        "mevfleet_raft_snapshot_index",
+        "Last log index covered by the current snapshot (0 when none).",
+        metrics.snapshot.map(|id| id.index).unwrap_or(0),
+    );
+    out.family(
+        "mevfleet_raft_snapshots_total",
+        "counter",
+        "Snapshots built or installed since this member started.",
+    );
+    out.sample(
+        "mevfleet_raft_snapshots_total",
+        "",
+        core.view().snapshot_count(),
+    );
+    if let Some(replication) = &metrics.replication {
+        out.family(
+            "mevfleet_raft_replication_lag_entries",
+            "gauge",
+            "Entries the leader has that a peer has not yet matched.",
+        );
+        for (peer, matched_id) in replication {
+            if *peer == core.node_id() {
+                continue;
+            }
+            let lag = last_log.saturating_sub(matched_id.map(|id| id.index).unwrap_or(0));
+            out.sample(
+                "mevfleet_raft_replication_lag_entries",
+                &format!("peer=\"{peer}\""),
+                lag,
+            );
+        }
+        // The commit index is the highest index a quorum of voters holds.
+        let mut matched: Vec<u64> = metrics
+            .membership_config
+            .membership()
+            .voter_ids()
+            .map(|id| match replication.get(&id) {
+                Some(m) => m.map(|log_id| log_id.index).unwrap_or(0),
+                None if id == core.node_id() => last_log,
+                None => 0,
+            })
+            .collect();
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        if let Some(committed) = matched.get(matched.len() / 2) {
+            out.gauge(
+                "mevfleet_raft_commit_index",
+                "Highest index held by a quorum of voters (leader only).",
+                committed,
+            );
+        }
+    }
+    out.text
+}

@@ -1,0 +1,253 @@
+//! A coordinator member's core: its store, its Raft instance, its peers, and
+//! the operations the services call (writes, current reads, membership,
+//! status). Forms the cluster with no manual step on first start.
+
+mod membership;
+mod write;
+
+pub use membership::unix_ms;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mevfleet_common::net::HostPort;
+use mevfleet_common::tls::{Credentials, TlsError};
+use openraft::error::{InitializeError, RaftError};
+use openraft::{ServerState, SnapshotPolicy};
+use tracing::{info, warn};
+
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{NetworkFactory, PeerClient, PeerError};
+use crate::raft::state_machine::{StateMachine, StateView};
+use crate::raft::store::{self, StoreError};
+use crate::raft::types::StorageError;
+use crate::raft::wire::MemberStatus;
+use crate::raft::{MemberNode, Raft};
+
+pub use write::WRITE_DEADLINE;
+
+/// Raft timings and log compaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RaftTuning {
+    /// The leader's heartbeat to followers.
+    pub heartbeat: Duration,
+    /// Elections start after a random timeout in this range without a leader.
+    pub election_min: Duration,
+    /// See `election_min`.
+    pub election_max: Duration,
+    /// A snapshot is built after this many entries since the last one; the
+    /// log before it is then purged.
+    pub snapshot_every: u64,
+}
+
+impl Default for RaftTuning {
+    fn default() -> Self {
+        // Generous election timeouts: coordinators share hosts with busy
+        // chain nodes, and a leader change must never come from a slow fsync.
+        Self {
+            heartbeat: Duration::from_millis(100),
+            election_min: Duration::from_millis(600),
+            election_max: Duration::from_millis(1200),
+            snapshot_every: 5000,
+        }
+    }
+}
+
+/// What a member needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeSettings {
+    /// Its node id.
+    pub node_id: u64,
+    /// Its data folder (the store lives in `<data_dir>/raft`).
+    pub data_dir: PathBuf,
+    /// The initial members; empty for a member that will be added to an
+    /// existing cluster with `mevfleet cluster add`.
+    pub peers: BTreeMap<u64, HostPort>,
+    /// Raft timings.
+    pub tuning: RaftTuning,
+}
+
+/// Why a member could not start or an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The store failed while reading or writing.
+    #[error("store failure: {0}")]
+    Storage(#[from] StorageError),
+    /// The QUIC client for peers could not be built.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// openraft refused its configuration or stopped with a fatal error.
+    #[error("raft: {0}")]
+    Raft(String),
+    /// No leader could be found before the deadline; retry later.
+    #[error("no leader elected within {} ms; retry", .0.as_millis())]
+    NoLeader(Duration),
+    /// The request reached the leader but its outcome is unknown (the
+    /// connection broke after it was sent): it may or may not be committed.
+    #[error("outcome unknown: {0}")]
+    Ambiguous(String),
+    /// A peer could not be asked.
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    /// This member is not the leader (the caller routes to the leader).
+    #[error("this member is not the leader")]
+    NotLeader,
+    /// The request is not valid for the cluster as it is.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A running member.
+pub struct NodeCore {
+    node_id: u64,
+    raft: Raft,
+    view: StateView,
+    peers: Arc<PeerClient>,
+}
+
+impl std::fmt::Debug for NodeCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeCore")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeCore {
+    /// Opens the store, starts Raft, and initialises the cluster if this
+    /// member is pristine and has initial peers. `endpoint` is the member's
+    /// bound QUIC endpoint, used to dial the other members too.
+    pub async fn start(
+        settings: NodeSettings,
+        endpoint: quinn::Endpoint,
+        creds: &Credentials,
+    ) -> Result<Arc<Self>, NodeError> {
+        let db = store::open(&settings.data_dir.join("raft"))?;
+        let log = LogStore::new(db.clone());
+        let state_machine = StateMachine::open(db)?;
+        let view = state_machine.view();
+        let peers = Arc::new(PeerClient::new(endpoint, creds)?);
+        let tuning = settings.tuning;
+        let config = openraft::Config {
+            cluster_name: "mevfleet".into(),
+            heartbeat_interval: tuning.heartbeat.as_millis() as u64,
+            election_timeout_min: tuning.election_min.as_millis() as u64,
+            election_timeout_max: tuning.election_max.as_millis() as u64,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(tuning.snapshot_every),
+            max_in_snapshot_log_to_keep: 0,
+            snapshot_max_chunk_size: 1 << 20,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|err| NodeError::Raft(err.to_string()))?;
+        let raft = Raft::new(
+            settings.node_id,
+            Arc::new(config),
+            NetworkFactory::new(peers.clone()),
+            log,
+            state_machine,
+        )
+        .await
+        .map_err(|err| NodeError::Raft(err.to_string()))?;
+        let core = Arc::new(Self {
+            node_id: settings.node_id,
+            raft,
+            view,
+            peers,
+        });
+        core.form_cluster(&settings.peers).await?;
+        Ok(core)
+    }
+
+    /// First start: every pristine member with the same initial peers
+    /// proposes the same membership, which openraft documents as safe.
+    /// Later starts find the store initialised and do nothing.
+    async fn form_cluster(&self, peers: &BTreeMap<u64, HostPort>) -> Result<(), NodeError> {
+        if peers.is_empty() {
+            info!(
+                node_id = self.node_id,
+                "no initial peers: waiting to be added to a cluster"
+            );
+            return Ok(());
+        }
+        let members: BTreeMap<u64, MemberNode> = peers
+            .iter()
+            .map(|(id, addr)| {
+                (
+                    *id,
+                    MemberNode {
+                        addr: addr.to_string(),
+                    },
+                )
+            })
+            .collect();
+        match self.raft.initialize(members).await {
+            Ok(()) => info!(
+                node_id = self.node_id,
+                members = peers.len(),
+                "cluster initialised"
+            ),
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
+                info!(
+                    node_id = self.node_id,
+                    "store already initialised: rejoining"
+                );
+            }
+            Err(err) => return Err(NodeError::Raft(err.to_string())),
+        }
+        Ok(())
+    }
+
+    /// This member's node id.
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// The openraft handle (metrics, waits).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// The applied state, for reads that need not be confirmed current.
+    pub fn view(&self) -> &StateView {
+        &self.view
+    }
+
+    pub(crate) fn peers(&self) -> &PeerClient {
+        &self.peers
+    }
+
+    /// This member's own status, from its Raft metrics.
+    pub fn status(&self) -> MemberStatus {
+        let metrics = self.raft.metrics().borrow().clone();
+        let role = match metrics.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
+        MemberStatus {
+            node_id: self.node_id,
+            role: role.into(),
+            term: metrics.current_term,
+            leader: metrics.current_leader,
+            last_applied: metrics.last_applied.map(|id| id.index).unwrap_or(0),
+            last_log: metrics.last_log_index.unwrap_or(0),
+            running: metrics.running_state.is_ok(),
+        }
+    }
+
+    /// Stops Raft (flushes nothing more: every acknowledged write is already
+    /// on disk).
+    pub async fn shutdown(&self) {
+        if let Err(err) = self.raft.shutdown().await {
+            warn!(error = %err, "raft did not stop cleanly");
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Writes and current reads from any member: proposed locally on the
+//! leader, forwarded to the leader from followers, waiting for an election
+//! when there is no leader, up to a deadline.
+
+use std::time::{Duration, Instant};
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+
+use super::{NodeCore, NodeError};
+use crate::raft::network::PeerError;
+use crate::raft::wire::{Query, QueryResult, RaftRequest, RaftResponse};
+use crate::state::{Outcome, Proposal};
+
+/// How long a write or a current read may wait for a leader.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long one forwarded request may take.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where a request should go next.
+pub(super) enum Route {
+    /// This member is the leader: handle it here.
+    Here,
+    /// Forward to the leader at this address.
+    Leader(String),
+}
+
+impl NodeCore {
+    /// Commits `proposal` through the leader, wherever it is. Returns the
+    /// log index and what applying it gave.
+    pub async fn write(&self, proposal: Proposal) -> Result<(u64, Outcome), NodeError> {
+        let deadline = Instant::now() + WRITE_DEADLINE;
+        loop {
+            match self.route(deadline).await? {
+                Route::Here => match self.write_here(proposal.clone()).await {
+                    Err(NodeError::NotLeader) => self.pause_before_retry(deadline).await?,
+                    other => return other,
+                },
+                Route::Leader(addr) => {
+                    let request = RaftRequest::ForwardWrite(proposal.clone());
+                    match self.peers().call(&addr, &request, FORWARD_TIMEOUT).await {
+                        Ok(RaftResponse::Written { index, outcome }) => {
+                            return Ok((index, outcome))
+                        }
+                        Ok(RaftResponse::NotLeader) => self.pause_before_retry(deadline).await?,
+                        Ok(RaftResponse::Failed(reason)) => return Err(NodeError::Invalid(reason)),
+                        Ok(_) => {
+                            return Err(NodeError::Ambiguous(format!(
+                                "leader {addr} answered with an unexpected reply"
+                            )))
+                        }
+                        Err(PeerError::Unreachable { .. }) => {
+                            self.pause_before_retry(deadline).await?
+                        }
+                        Err(err) => return Err(NodeError::Ambiguous(err.to_string())),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Proposes `proposal` on this member, which must be the leader.
+    pub async fn write_here(&self, proposal: Proposal) -> Result<(u64, Outcome), NodeError> {
+        let response = self
+            .raft()
+            .client_write(proposal)
+            .await
+            .map_err(client_write_error)?;
+        Ok((response.log_id.index, response.data))
+    }
+
+    /// Answers `query` from state that includes every write committed
+    /// before the query arrived (read index through the leader).
+    pub async fn read(&self, query: Query) -> Result<QueryResult, NodeError> {
+        let deadline = Instant::now() + WRITE_DEADLINE;
+        loop {
+            match self.route(deadline).await? {
+                Route::Here => match self.read_here(&query).await {
+                    Err(NodeError::NotLeader) => self.pause_before_retry(deadline).await?,
+                    other => return other,
+                },
+                Route::Leader(addr) => {
+                    match self
+                        .peers()
+                        .call(
+                            &addr,
+                            &RaftRequest::ForwardRead(query.clone()),
+                            FORWARD_TIMEOUT,
+                        )
+                        .await
+                    {
+                        Ok(RaftResponse::Read(result)) => return Ok(result),
+                        Ok(RaftResponse::Failed(reason)) => return Err(NodeError::Invalid(reason)),
+                        // A read changes nothing: retrying is always safe.
+                        Ok(_) | Err(_) => self.pause_before_retry(deadline).await?,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers `query` on this member, which must be the leader.
+    pub async fn read_here(&self, query: &Query) -> Result<QueryResult, NodeError> {
+        match self.raft().ensure_linearizable().await {
+            Ok(_) => {}
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => {
+                return Err(NodeError::NotLeader)
+            }
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(err))) => {
+                return Err(NodeError::Invalid(format!(
+                    "cannot confirm leadership: {err}"
+                )))
+            }
+            Err(RaftError::Fatal(fatal)) => return Err(NodeError::Raft(fatal.to_string())),
+        }
+        Ok(self
+            .view()
+            .read(|applied| match query {
+                Query::Settings => QueryResult::Settings(applied.state.settings.clone()),
+            })
+            .await)
+    }
+
+    /// Where the leader is, waiting for one to be elected until `deadline`.
+    pub(super) async fn route(&self, deadline: Instant) -> Result<Route, NodeError> {
+        let mut metrics = self.raft().metrics();
+        loop {
+            let (leader, addr) = {
+                let m = metrics.borrow_and_update();
+                let leader = m.current_leader;
+                let addr = leader.and_then(|id| {
+                    m.membership_config
+                        .membership()
+                        .get_node(&id)
+                        .map(|n| n.addr.clone())
+                });
+                (leader, addr)
+            };
+            match (leader, addr) {
+                (Some(id), _) if id == self.node_id() => return Ok(Route::Here),
+                (Some(_), Some(addr)) => return Ok(Route::Leader(addr)),
+                _ => {}
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero()
+                || tokio::time::timeout(remaining, metrics.changed())
+                    .await
+                    .is_err()
+            {
+                return Err(NodeError::NoLeader(WRITE_DEADLINE));
+            }
+        }
+    }
+
+    pub(super) async fn pause_before_retry(&self, deadline: Instant) -> Result<(), NodeError> {
+        if Instant::now() >= deadline {
+            return Err(NodeError::NoLeader(WRITE_DEADLINE));
+        }
+        let mut metrics = self.raft().metrics();
+        let _changed = tokio::time::timeout(Duration::from_millis(100), metrics.changed()).await;
+        Ok(())
+    }
+}
+
+/// What a failed local proposal means for the caller.
+pub(super) fn client_write_error(
+    err: RaftError<u64, ClientWriteError<u64, crate::raft::MemberNode>>,
+) -> NodeError {
+    match err {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => NodeError::NotLeader,
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(err)) => {
+            NodeError::Invalid(err.to_string())
+        }
+        RaftError::Fatal(fatal) => NodeError::Raft(fatal.to_string()),
+    }
+}

@@ -1,0 +1,248 @@
+//! The Raft network over QUIC: one cached connection per peer address, on
+//! the Raft service with coordinator certificates only, and openraft's
+//! network traits on top.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mevfleet_common::identity::Role;
+use mevfleet_common::net::HostPort;
+use mevfleet_common::tls::{self, Credentials, ExpectedPeer, Service, TlsError, TransportSettings};
+use mevfleet_common::wire::{call, RpcError, RpcLimits};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use tokio::sync::Mutex;
+
+use super::types::{MemberNode, TypeConfig};
+use super::wire::{RaftRequest, RaftResponse};
+
+/// Frame limit between coordinators: entry batches and snapshot chunks.
+pub const RAFT_MAX_FRAME: usize = 16 << 20;
+/// How long to wait for a peer to answer a dial.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a call to a peer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The peer could not be reached (dial failed or the connection broke).
+    #[error("peer {addr} unreachable: {reason}")]
+    Unreachable {
+        /// The peer's address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The peer answered, but not with a usable reply.
+    #[error("peer {addr}: {source}")]
+    Call {
+        /// The peer's address.
+        addr: String,
+        /// What went wrong.
+        source: RpcError,
+    },
+    /// The peer answered with a reply of another kind.
+    #[error("peer {addr} answered with an unexpected reply")]
+    UnexpectedReply {
+        /// The peer's address.
+        addr: String,
+    },
+}
+
+/// Connections to the other coordinators, made from this member's QUIC
+/// endpoint with its coordinator certificate.
+#[derive(Debug)]
+pub struct PeerClient {
+    endpoint: quinn::Endpoint,
+    config: quinn::ClientConfig,
+    connections: Mutex<HashMap<String, quinn::Connection>>,
+}
+
+impl PeerClient {
+    /// A client dialling from `endpoint` with `creds`.
+    pub fn new(endpoint: quinn::Endpoint, creds: &Credentials) -> Result<Self, TlsError> {
+        let config = tls::client_config(
+            creds,
+            Service::Raft,
+            ExpectedPeer::role(Role::Coordinator),
+            TransportSettings::default(),
+        )?;
+        Ok(Self {
+            endpoint,
+            config,
+            connections: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Sends `request` to the member at `addr` and waits at most `timeout`.
+    pub async fn call(
+        &self,
+        addr: &str,
+        request: &RaftRequest,
+        timeout: Duration,
+    ) -> Result<RaftResponse, PeerError> {
+        let conn = self.connection(addr).await?;
+        let limits = RpcLimits {
+            max_frame: RAFT_MAX_FRAME,
+            timeout,
+        };
+        match call::<_, RaftResponse>(&conn, request, limits).await {
+            Ok(response) => Ok(response),
+            Err(err @ RpcError::Connection(_)) => {
+                self.connections.lock().await.remove(addr);
+                Err(PeerError::Unreachable {
+                    addr: addr.to_owned(),
+                    reason: err.to_string(),
+                })
+            }
+            Err(source) => Err(PeerError::Call {
+                addr: addr.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    async fn connection(&self, addr: &str) -> Result<quinn::Connection, PeerError> {
+        let unreachable = |reason: String| PeerError::Unreachable {
+            addr: addr.to_owned(),
+            reason,
+        };
+        if let Some(conn) = self.connections.lock().await.get(addr) {
+            if conn.close_reason().is_none() {
+                return Ok(conn.clone());
+            }
+        }
+        let target: HostPort = addr
+            .parse()
+            .map_err(|err: mevfleet_common::net::InvalidHostPort| unreachable(err.to_string()))?;
+        let socket: SocketAddr = target
+            .resolve()
+            .await
+            .map_err(|err| unreachable(err.to_string()))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| unreachable("resolves to no address".into()))?;
+        let conn = tls::connect(&self.endpoint, self.config.clone(), socket, DIAL_TIMEOUT)
+            .await
+            .map_err(unreachable)?;
+        self.connections
+            .lock()
+            .await
+            .insert(addr.to_owned(), conn.clone());
+        Ok(conn)
+    }
+}
+
+/// openraft's network factory over [`PeerClient`].
+#[derive(Clone, Debug)]
+pub struct NetworkFactory {
+    peers: Arc<PeerClient>,
+}
+
+impl NetworkFactory {
+    /// A factory sharing `peers`.
+    pub fn new(peers: Arc<PeerClient>) -> Self {
+        Self { peers }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerNetwork;
+
+    async fn new_client(&mut self, target: u64, node: &MemberNode) -> Self::Network {
+        PeerNetwork {
+            peers: self.peers.clone(),
+            target,
+            node: node.clone(),
+        }
+    }
+}
+
+/// openraft's network to one peer.
+#[derive(Debug)]
+pub struct PeerNetwork {
+    peers: Arc<PeerClient>,
+    target: u64,
+    node: MemberNode,
+}
+
+type RpcResult<T, E = openraft::error::Infallible> =
+    Result<T, RPCError<u64, MemberNode, RaftError<u64, E>>>;
+
+impl PeerNetwork {
+    async fn send<E: std::error::Error>(
+        &self,
+        request: RaftRequest,
+        option: &RPCOption,
+    ) -> Result<RaftResponse, RPCError<u64, MemberNode, RaftError<u64, E>>> {
+        self.peers
+            .call(&self.node.addr, &request, option.hard_ttl())
+            .await
+            .map_err(|err| match err {
+                PeerError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&err)),
+                _ => RPCError::Network(NetworkError::new(&err)),
+            })
+    }
+
+    fn unexpected<E: std::error::Error>(&self) -> RPCError<u64, MemberNode, RaftError<u64, E>> {
+        RPCError::Network(NetworkError::new(&PeerError::UnexpectedReply {
+            addr: self.node.addr.clone(),
+        }))
+    }
+
+    fn remote<E: std::error::Error>(
+        &self,
+        err: RaftError<u64, E>,
+    ) -> RPCError<u64, MemberNode, RaftError<u64, E>> {
+        RPCError::RemoteError(RemoteError::new_with_node(
+            self.target,
+            self.node.clone(),
+            err,
+        ))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerNetwork {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<u64>> {
+        match self.send(RaftRequest::AppendEntries(rpc), &option).await? {
+            RaftResponse::AppendEntries(result) => result.map_err(|err| self.remote(err)),
+            _ => Err(self.unexpected()),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<u64>, InstallSnapshotError> {
+        match self
+            .send(RaftRequest::InstallSnapshot(rpc), &option)
+            .await?
+        {
+            RaftResponse::InstallSnapshot(result) => result.map_err(|err| self.remote(err)),
+            _ => Err(self.unexpected()),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<u64>> {
+        match self.send(RaftRequest::Vote(rpc), &option).await? {
+            RaftResponse::Vote(result) => result.map_err(|err| self.remote(err)),
+            _ => Err(self.unexpected()),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Running one coordinator member: bind its QUIC and HTTP ports, start its
+//! node core, serve, and stop it — or stop the process when its store fails.
+//! Binding and starting are separate steps so that a test harness can learn
+//! every member's port before the members form a cluster.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mevfleet_common::shutdown::Shutdown;
+use mevfleet_common::tls::{Credentials, TransportSettings};
+use tokio::net::TcpListener;
+use tracing::error;
+
+use crate::api::http;
+use crate::node::{NodeCore, NodeError, NodeSettings};
+use crate::server::{CoordinatorServer, ServerError};
+
+/// Why a member could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The QUIC port could not be set up.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The HTTP port could not be bound.
+    #[error("cannot bind HTTP on {addr}: {source} (is another process using it? change `http`)")]
+    Http {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The socket error.
+        source: std::io::Error,
+    },
+    /// The node core could not start.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+/// A member whose ports are bound but which does not serve yet.
+#[derive(Debug)]
+pub struct BoundCoordinator {
+    server: CoordinatorServer,
+    http: TcpListener,
+    creds: Credentials,
+}
+
+impl BoundCoordinator {
+    /// Binds the QUIC port (`listen`) and the HTTP port (`http`).
+    pub async fn bind(
+        listen: SocketAddr,
+        http: SocketAddr,
+        creds: Credentials,
+    ) -> Result<Self, StartError> {
+        let server = CoordinatorServer::bind(listen, &creds, TransportSettings::default())?;
+        let http = TcpListener::bind(http)
+            .await
+            .map_err(|source| StartError::Http { addr: http, source })?;
+        Ok(Self {
+            server,
+            http,
+            creds,
+        })
+    }
+
+    /// The bound QUIC address.
+    pub fn quic_addr(&self) -> std::io::Result<SocketAddr> {
+        self.server.local_addr()
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.http.local_addr()
+    }
+
+    /// Starts the node core and serves QUIC and HTTP until `shutdown`. A
+    /// fatal store or Raft error stops the whole process (marked failed)
+    /// instead of leaving a member that serves wrong answers.
+    pub async fn start(
+        self,
+        node: NodeSettings,
+        shutdown: &Shutdown,
+    ) -> Result<Arc<NodeCore>, StartError> {
+        let core = NodeCore::start(node, self.server.endpoint().clone(), &self.creds).await?;
+        self.server.spawn(core.clone(), shutdown);
+        http::spawn(self.http, core.clone(), shutdown);
+        let watched = core.clone();
+        let token = shutdown.token().clone();
+        shutdown.spawn_critical("raft-watchdog", async move {
+            let mut metrics = watched.raft().metrics();
+            let fatal = loop {
+                if let Err(fatal) = &metrics.borrow_and_update().running_state {
+                    break fatal.to_string();
+                }
+                tokio::select! {
+                    _ = token.cancelled() => {
+                        watched.shutdown().await;
+                        return Ok(());
+                    }
+                    changed = metrics.changed() => if changed.is_err() {
+                        break "raft stopped".to_owned();
+                    }
+                }
+            };
+            error!(reason = %fatal, "raft stopped with a fatal error; this member stops rather than serve stale answers");
+            Err(fatal)
+        });
+        Ok(core)
+    }
+}
+
+/// How long a stopping member waits for its tasks.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -1,0 +1,110 @@
+//! What can be proposed to the fleet state: commands, who proposed them and
+//! when, and what applying them gave.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Who asked for a write: a certificate identity, or the coordinator itself
+/// for decisions it makes on its own.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Actor {
+    /// The role, as in the certificate (`admin`, `operator`, `agent`, `coordinator`).
+    pub role: String,
+    /// The name, as in the certificate.
+    pub name: String,
+}
+
+impl Actor {
+    /// An actor with `role` and `name`.
+    pub fn new(role: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.role, self.name)
+    }
+}
+
+/// A change to the fleet state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// An agent registers (or re-registers) with its labels, chains and version.
+    RegisterAgent {
+        /// The agent's id.
+        id: String,
+        /// Its labels.
+        labels: BTreeMap<String, String>,
+        /// The chains it serves.
+        chains: Vec<String>,
+        /// Its version.
+        version: String,
+    },
+    /// An agent is removed from the registry.
+    ForgetAgent {
+        /// The agent's id.
+        id: String,
+    },
+    /// A cluster setting is set.
+    SetSetting {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// A cluster setting is removed.
+    DeleteSetting {
+        /// The key.
+        key: String,
+    },
+    /// A membership change, recorded for the audit log (the change itself
+    /// is carried by Raft's own membership entries).
+    Membership {
+        /// What changed.
+        what: String,
+    },
+}
+
+impl Command {
+    /// The command in words, for the audit log.
+    pub fn describe(&self) -> String {
+        match self {
+            Command::RegisterAgent { id, chains, .. } => {
+                format!("register agent {id} (chains: {})", chains.join(","))
+            }
+            Command::ForgetAgent { id } => format!("forget agent {id}"),
+            Command::SetSetting { key, value } => format!("set {key} = {value}"),
+            Command::DeleteSetting { key } => format!("delete setting {key}"),
+            Command::Membership { what } => format!("membership: {what}"),
+        }
+    }
+}
+
+/// A command with who proposed it and when (the proposing member's clock).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Who asked.
+    pub actor: Actor,
+    /// When (ms since the Unix epoch).
+    pub at_ms: u64,
+    /// What.
+    pub command: Command,
+}
+
+/// What applying a proposal gave.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The state changed as asked.
+    #[default]
+    Done,
+    /// Recorded without changing the fleet state (audit-only entries).
+    Recorded(String),
+    /// Committed but refused by the rules of the state; nothing changed.
+    Refused(String),
+}

@@ -1,0 +1,124 @@
+//! `FleetState::apply` as a table of cases: each proposal's outcome, the
+//! resulting state, and the audit entry it leaves.
+
+use super::*;
+
+fn proposal(command: Command) -> Proposal {
+    Proposal {
+        actor: Actor::new("operator", "alice"),
+        at_ms: 1_000,
+        command,
+    }
+}
+
+fn set(key: &str, value: &str) -> Command {
+    Command::SetSetting {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+#[test]
+fn settings_are_set_overwritten_and_deleted() {
+    let mut state = FleetState::default();
+    let cases = [
+        (set("region", "eu"), Outcome::Done, Some("eu")),
+        (set("region", "us"), Outcome::Done, Some("us")),
+        (
+            Command::DeleteSetting {
+                key: "region".into(),
+            },
+            Outcome::Done,
+            None,
+        ),
+        (
+            Command::DeleteSetting {
+                key: "region".into(),
+            },
+            Outcome::Refused("no setting `region`".into()),
+            None,
+        ),
+        (
+            set("", "x"),
+            Outcome::Refused("a setting needs a non-empty key".into()),
+            None,
+        ),
+    ];
+    for (index, (command, outcome, value)) in cases.into_iter().enumerate() {
+        let got = state.apply(index as u64 + 1, &proposal(command.clone()));
+        assert_eq!(got, outcome, "{command:?}");
+        assert_eq!(
+            state.settings.get("region").map(String::as_str),
+            value,
+            "{command:?}"
+        );
+    }
+    let applied: Vec<bool> = state.audit.iter().map(|a| a.applied).collect();
+    assert_eq!(applied, vec![true, true, true, false, false]);
+    assert_eq!(state.audit[0].what, "set region = eu");
+    assert_eq!(state.audit[0].actor.to_string(), "operator alice");
+    assert_eq!(state.audit[4].index, 5);
+}
+
+#[test]
+fn an_agent_registers_once_and_updates_in_place() {
+    let mut state = FleetState::default();
+    let register = |version: &str| Command::RegisterAgent {
+        id: "host-a".into(),
+        labels: [("region".to_owned(), "eu".to_owned())].into(),
+        chains: vec!["ethereum".into()],
+        version: version.into(),
+    };
+    state.apply(1, &proposal(register("0.1.0")));
+    let mut later = proposal(register("0.2.0"));
+    later.at_ms = 5_000;
+    state.apply(2, &later);
+    let agent = &state.agents["host-a"];
+    assert_eq!((agent.registered_ms, agent.updated_ms), (1_000, 5_000));
+    assert_eq!(agent.version, "0.2.0");
+    assert_eq!(
+        state.apply(
+            3,
+            &proposal(Command::ForgetAgent {
+                id: "host-b".into()
+            })
+        ),
+        Outcome::Refused("no agent `host-b`".into())
+    );
+    assert_eq!(
+        state.apply(
+            4,
+            &proposal(Command::ForgetAgent {
+                id: "host-a".into()
+            })
+        ),
+        Outcome::Done
+    );
+    assert!(state.agents.is_empty());
+}
+
+#[test]
+fn the_same_log_gives_the_same_state_on_every_member() {
+    let log: Vec<Proposal> = (0..50)
+        .map(|i| proposal(set(&format!("k{}", i % 7), &i.to_string())))
+        .collect();
+    let replay = || {
+        let mut state = FleetState::default();
+        for (i, p) in log.iter().enumerate() {
+            state.apply(i as u64 + 1, p);
+        }
+        state
+    };
+    assert_eq!(replay(), replay());
+}
+
+#[test]
+fn the_audit_log_is_bounded_and_counts_what_it_dropped() {
+    let mut state = FleetState::default();
+    for i in 0..(AUDIT_RETAINED as u64 + 10) {
+        state.apply(i + 1, &proposal(set("k", "v")));
+    }
+    assert_eq!(state.audit.len(), AUDIT_RETAINED);
+    assert_eq!(state.audit_dropped, 10);
+    assert_eq!(state.audit[0].index, 11);
+}

@@ -1,0 +1,294 @@
+//! t20 cluster: three in-process coordinators form a cluster by
+//! themselves, elect a leader, keep every acknowledged write across leader
+//! loss and full restarts (through snapshots and log purging), change
+//! membership, and check roles on writes.
+
+use std::collections::BTreeMap;
+
+use mevfleet_common::identity::Role;
+use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
+use mevfleet_common::wire::{ErrorCode, RpcError};
+use mevfleet_coordinator::node::RaftTuning;
+use mevfleet_tests::{admin_request, init_logs, wait_until, TestCluster, DEFAULT_DEADLINE};
+
+/// Writes `count` settings `{prefix}{i} = v{i}`, round-robin through the
+/// running members, and returns what was acknowledged.
+async fn write_many(
+    cluster: &TestCluster,
+    prefix: &str,
+    count: usize,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let members = cluster.running();
+    let mut acknowledged = BTreeMap::new();
+    for i in 0..count {
+        let via = members[i % members.len()];
+        let (key, value) = (format!("{prefix}{i}"), format!("v{i}"));
+        let receipt = cluster.set(via, &key, &value).await?;
+        assert!(receipt.refused.is_none(), "{receipt:?}");
+        acknowledged.insert(key, value);
+    }
+    Ok(acknowledged)
+}
+
+fn assert_contains(settings: &BTreeMap<String, String>, expected: &BTreeMap<String, String>) {
+    for (key, value) in expected {
+        assert_eq!(
+            settings.get(key),
+            Some(value),
+            "acknowledged write {key} is missing or changed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_elect_a_leader_and_every_member_reports_it() -> anyhow::Result<()> {
+    init_logs();
+    let mut cluster = TestCluster::start(3).await?;
+    let leader = cluster.wait_for_leader().await?;
+
+    // --- every member answers cluster status with the same leader and three healthy members
+    for via in cluster.ids() {
+        let status = wait_until("all three members healthy", DEFAULT_DEADLINE, || async {
+            let status = cluster.status(via).await.ok()?;
+            (status.members.iter().all(|m| m.healthy) && status.members.len() == 3)
+                .then_some(status)
+        })
+        .await?;
+        assert_eq!(status.leader, Some(leader), "as seen by {via}");
+        assert!(status.term >= 1);
+        let roles: Vec<&str> = status.members.iter().map(|m| m.role.as_str()).collect();
+        assert_eq!(
+            roles.iter().filter(|r| **r == "leader").count(),
+            1,
+            "{roles:?}"
+        );
+        assert_eq!(
+            roles.iter().filter(|r| **r == "follower").count(),
+            2,
+            "{roles:?}"
+        );
+    }
+
+    // --- the JSON shape of the contract
+    let json = serde_json::to_value(cluster.status(1).await?)?;
+    for field in ["leader", "term", "members"] {
+        assert!(json.get(field).is_some(), "missing {field}: {json}");
+    }
+    for field in ["id", "addr", "role", "healthy", "last_applied"] {
+        assert!(
+            json["members"][0].get(field).is_some(),
+            "missing members[].{field}: {json}"
+        );
+    }
+    cluster.stop_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_the_loss_of_the_leader() -> anyhow::Result<()> {
+    init_logs();
+    let mut cluster = TestCluster::start(3).await?;
+    let old_leader = cluster.wait_for_leader().await?;
+
+    // --- writes through every member (followers forward to the leader)
+    let mut acknowledged = write_many(&cluster, "before-", 30).await?;
+
+    // --- the leader goes away; the two others elect a new one
+    cluster.stop(old_leader).await?;
+    let new_leader = cluster.wait_for_leader().await?;
+    assert_ne!(new_leader, old_leader);
+    let survivor = cluster.running()[0];
+    assert_contains(&cluster.settings(survivor).await?, &acknowledged);
+
+    // --- the cluster keeps taking writes with two of three members
+    acknowledged.extend(write_many(&cluster, "after-", 10).await?);
+
+    // --- the old leader comes back, catches up, and serves current reads
+    cluster.restart(old_leader).await?;
+    let last = cluster.core(new_leader)?.status().last_applied;
+    cluster.wait_applied(old_leader, last).await?;
+    assert_contains(&cluster.settings(old_leader).await?, &acknowledged);
+    cluster.stop_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_restart_keeps_every_acknowledged_write_through_snapshots() -> anyhow::Result<()> {
+    init_logs();
+    // Snapshot every 20 entries so the restart goes through a snapshot and a
+    // purged log, not only a replayed one.
+    let tuning = RaftTuning {
+        snapshot_every: 20,
+        ..RaftTuning::default()
+    };
+    let mut cluster = TestCluster::start_with(3, tuning).await?;
+    cluster.wait_for_leader().await?;
+    let acknowledged = write_many(&cluster, "k", 75).await?;
+    let leader = cluster.wait_for_leader().await?;
+    wait_until("a snapshot on the leader", DEFAULT_DEADLINE, || async {
+        cluster
+            .core(leader)
+            .ok()?
+            .view()
+            .snapshot_count()
+            .gt(&0)
+            .then_some(())
+    })
+    .await?;
+
+    // --- every member stops; every member comes back on the same data
+    cluster.stop_all().await?;
+    for id in cluster.ids() {
+        cluster.restart(id).await?;
+    }
+    cluster.wait_for_leader().await?;
+    for via in cluster.ids() {
+        assert_contains(&cluster.settings(via).await?, &acknowledged);
+    }
+    // --- and the log before the snapshot was purged
+    let purged = cluster.core(leader)?.raft().metrics().borrow().purged;
+    assert!(purged.is_some(), "the log was compacted");
+    cluster.stop_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_is_added_as_a_learner_promoted_and_removed() -> anyhow::Result<()> {
+    init_logs();
+    let mut cluster = TestCluster::start(3).await?;
+    let leader = cluster.wait_for_leader().await?;
+    let acknowledged = write_many(&cluster, "k", 10).await?;
+    let follower = cluster
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("a follower");
+
+    // --- a fourth member starts empty and is added through a follower
+    let joiner = cluster.spawn_joiner().await?;
+    let addr = cluster.addr(joiner)?.to_string();
+    let response = cluster
+        .admin(follower, &AdminRequest::AddMember { id: joiner, addr })
+        .await?;
+    assert!(
+        matches!(response, AdminResponse::Written(_)),
+        "{response:?}"
+    );
+    let status = wait_until("four healthy voters", DEFAULT_DEADLINE, || async {
+        let status = cluster.status(joiner).await.ok()?;
+        (status.members.len() == 4 && status.members.iter().all(|m| m.healthy && m.voter))
+            .then_some(status)
+    })
+    .await?;
+    assert_eq!(status.leader, Some(leader));
+
+    // --- it has the whole state and serves reads
+    assert_contains(&cluster.settings(joiner).await?, &acknowledged);
+
+    // --- a member is removed; the cluster goes on with three
+    let removed = cluster
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader && *id != joiner)
+        .expect("a member to remove");
+    cluster
+        .admin(leader, &AdminRequest::RemoveMember { id: removed })
+        .await?;
+    wait_until("three members left", DEFAULT_DEADLINE, || async {
+        let status = cluster.status(leader).await.ok()?;
+        (status.members.len() == 3 && !status.members.iter().any(|m| m.id == removed)).then_some(())
+    })
+    .await?;
+    cluster.set(joiner, "after-removal", "yes").await?;
+
+    // --- removing a member that is not there is a clear error
+    let err = cluster
+        .admin(leader, &AdminRequest::RemoveMember { id: 99 })
+        .await
+        .expect_err("no member 99");
+    assert!(err.to_string().contains("99 is not a member"), "{err}");
+    cluster.stop_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admins_change_settings_and_membership() -> anyhow::Result<()> {
+    init_logs();
+    let mut cluster = TestCluster::start(3).await?;
+    cluster.wait_for_leader().await?;
+    let addr = cluster.addr(1)?;
+    for (role, name) in [(Role::Viewer, "bob"), (Role::Operator, "alice")] {
+        let creds = cluster.pki().creds(role, name)?;
+        for request in [
+            AdminRequest::SetSetting {
+                key: "k".into(),
+                value: "v".into(),
+            },
+            AdminRequest::RemoveMember { id: 2 },
+        ] {
+            let err = admin_request(&creds, addr, &request)
+                .await
+                .expect_err("refused");
+            let RpcError::Remote(remote) = err else {
+                panic!("expected a refusal, got {err}")
+            };
+            assert_eq!(remote.code, ErrorCode::FORBIDDEN, "{}", remote.reason);
+            assert!(
+                remote.reason.contains("needs role admin"),
+                "{}",
+                remote.reason
+            );
+        }
+        // --- but every human role reads
+        let settings = admin_request(&creds, addr, &AdminRequest::GetSettings).await?;
+        assert!(matches!(settings, AdminResponse::Settings(_)));
+    }
+    // --- nothing was written; the audit trail of the admin's write names the admin
+    cluster.set(2, "who", "root").await?;
+    let audit = cluster
+        .core(1)?
+        .view()
+        .read(|applied| applied.state.audit.clone())
+        .await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].actor.to_string(), "admin root");
+    assert_eq!(audit[0].what, "set who = root");
+    cluster.stop_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_term_leader_indexes_and_replication_lag() -> anyhow::Result<()> {
+    init_logs();
+    let mut cluster = TestCluster::start(3).await?;
+    let leader = cluster.wait_for_leader().await?;
+    write_many(&cluster, "k", 5).await?;
+    let text = http_get(cluster.http_addr(leader)?, "/metrics").await?;
+    for needle in [
+        "mevfleet_raft_term ",
+        "mevfleet_raft_is_leader 1",
+        &format!("mevfleet_raft_leader_id {leader}"),
+        "mevfleet_raft_applied_index ",
+        "mevfleet_raft_commit_index ",
+        "mevfleet_raft_apply_lag_entries ",
+        "mevfleet_raft_snapshots_total ",
+        "mevfleet_raft_replication_lag_entries{peer=",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+    cluster.stop_all().await
+}
+
+/// A plain HTTP/1.0 GET on loopback, returning the body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow::anyhow!("no HTTP body"))?;
+    anyhow::ensure!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    Ok(body.to_owned())
+}
