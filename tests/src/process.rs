@@ -78,6 +78,11 @@ impl ChildProcess {
         .map_err(|err| anyhow::anyhow!("{err}\n--- stderr:\n{}", self.stderr()))
     }
 
+    /// The exit status, if the process has exited.
+    pub fn try_status(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
     /// Kills the process with SIGKILL (no chance to flush or clean up) and
     /// reaps it.
     pub fn kill9(&mut self) -> anyhow::Result<()> {
