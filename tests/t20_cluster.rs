@@ -163,7 +163,7 @@ async fn a_member_is_added_as_a_learner_promoted_and_removed() -> anyhow::Result
 
     // --- a fourth member starts empty and is added through a follower
     let joiner = cluster.spawn_joiner().await?;
-    let addr = cluster.addr(joiner)?.to_string();
+    let addr = cluster.peer_addr(joiner)?.to_string();
     let response = cluster
         .admin(follower, &AdminRequest::AddMember { id: joiner, addr })
         .await?;
@@ -291,4 +291,70 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<Stri
         "{head}"
     );
     Ok(body.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_leader_is_replaced_and_catches_up_when_healed() -> anyhow::Result<()> {
+    init_logs();
+    let mut cluster = TestCluster::start(3).await?;
+    let old_leader = cluster.wait_for_leader().await?;
+    let mut acknowledged = write_many(&cluster, "before-", 10).await?;
+    let majority: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|id| *id != old_leader)
+        .collect();
+
+    // --- the leader is cut off from the other two
+    cluster.isolate(old_leader)?;
+    let new_leader = wait_until(
+        "a new leader among the majority",
+        DEFAULT_DEADLINE,
+        || async {
+            let leaders: std::collections::BTreeSet<Option<u64>> = majority
+                .iter()
+                .filter_map(|id| cluster.core(*id).ok())
+                .map(|core| core.raft().metrics().borrow().current_leader)
+                .collect();
+            match leaders.into_iter().collect::<Vec<_>>().as_slice() {
+                [Some(leader)] if *leader != old_leader => Some(*leader),
+                _ => None,
+            }
+        },
+    )
+    .await?;
+
+    // --- the majority keeps taking writes
+    for (i, via) in majority.iter().cycle().take(10).enumerate() {
+        let key = format!("during-{i}");
+        cluster.set(*via, &key, "v").await?;
+        acknowledged.insert(key, "v".into());
+    }
+
+    // --- the cut-off member cannot acknowledge a write
+    let err = cluster
+        .set(old_leader, "minority", "v")
+        .await
+        .expect_err("no quorum on the minority side");
+    assert!(!err.to_string().is_empty());
+
+    // --- healed, it follows the new leader and has every acknowledged write
+    cluster.heal(old_leader)?;
+    let core = cluster.core(old_leader)?;
+    wait_until(
+        "the old leader to follow the new one",
+        DEFAULT_DEADLINE,
+        || async {
+            (core.raft().metrics().borrow().current_leader == Some(new_leader)).then_some(())
+        },
+    )
+    .await?;
+    let last = cluster.core(new_leader)?.status().last_applied;
+    cluster.wait_applied(old_leader, last).await?;
+    let local = core
+        .view()
+        .read(|applied| applied.state.settings.clone())
+        .await;
+    assert_contains(&local, &acknowledged);
+    cluster.stop_all().await
 }

@@ -17,6 +17,7 @@ use mevfleet_coordinator::node::{NodeCore, NodeSettings, RaftTuning};
 use mevfleet_coordinator::runtime::{BoundCoordinator, SHUTDOWN_GRACE};
 
 use crate::coordinator::{admin_request, LOCALHOST};
+use crate::relay::Relay;
 use crate::wait::{wait_until, DEFAULT_DEADLINE};
 use crate::TestPki;
 
@@ -24,6 +25,7 @@ use crate::TestPki;
 #[derive(Debug)]
 struct Member {
     quic: SocketAddr,
+    relay: Relay,
     http: SocketAddr,
     data_dir: PathBuf,
     creds: Credentials,
@@ -63,10 +65,12 @@ impl TestCluster {
                 .creds(Role::Coordinator, &format!("coord-{id}"))?;
             let member = BoundCoordinator::bind(LOCALHOST, LOCALHOST, creds.clone()).await?;
             let data_dir = cluster.pki.root().join(format!("coord-{id}-data"));
+            let quic = member.quic_addr()?;
             cluster.members.insert(
                 id,
                 Member {
-                    quic: member.quic_addr()?,
+                    quic,
+                    relay: Relay::start(quic).await?,
                     http: member.http_addr()?,
                     data_dir,
                     creds,
@@ -76,10 +80,11 @@ impl TestCluster {
             );
             bound.push((id, member));
         }
+        // Members reach each other through their relays, so links can be cut.
         let peers: BTreeMap<u64, HostPort> = cluster
             .members
             .iter()
-            .map(|(id, m)| (*id, m.quic.into()))
+            .map(|(id, m)| (*id, m.relay.front().into()))
             .collect();
         for (id, member) in bound {
             cluster.member_mut(id)?.peers = peers.clone();
@@ -137,6 +142,34 @@ impl TestCluster {
     /// A member's QUIC address.
     pub fn addr(&self, id: u64) -> anyhow::Result<SocketAddr> {
         Ok(self.member(id)?.quic)
+    }
+
+    /// The address the other members use for member `id` (its relay):
+    /// what `cluster add` must be given.
+    pub fn peer_addr(&self, id: u64) -> anyhow::Result<SocketAddr> {
+        Ok(self.member(id)?.relay.front())
+    }
+
+    /// Cuts member `id` off from the other members (both directions). The
+    /// harness can still reach it directly.
+    pub fn isolate(&self, id: u64) -> anyhow::Result<()> {
+        self.set_isolated(id, true)
+    }
+
+    /// Restores member `id`'s links.
+    pub fn heal(&self, id: u64) -> anyhow::Result<()> {
+        self.set_isolated(id, false)
+    }
+
+    fn set_isolated(&self, id: u64, isolated: bool) -> anyhow::Result<()> {
+        let member = self.member(id)?;
+        member.relay.set_down(isolated);
+        for (other_id, other) in &self.members {
+            if *other_id != id {
+                other.relay.set_blocked(member.quic, isolated);
+            }
+        }
+        Ok(())
     }
 
     /// A member's HTTP address.
@@ -223,10 +256,12 @@ impl TestCluster {
         let id = self.members.keys().max().copied().unwrap_or(0) + 1;
         let creds = self.pki.creds(Role::Coordinator, &format!("coord-{id}"))?;
         let bound = BoundCoordinator::bind(LOCALHOST, LOCALHOST, creds.clone()).await?;
+        let quic = bound.quic_addr()?;
         self.members.insert(
             id,
             Member {
-                quic: bound.quic_addr()?,
+                quic,
+                relay: Relay::start(quic).await?,
                 http: bound.http_addr()?,
                 data_dir: self.pki.root().join(format!("coord-{id}-data")),
                 creds,

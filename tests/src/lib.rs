@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod coordinator;
 pub mod pki;
 pub mod process;
+pub mod relay;
 pub mod wait;
 
 pub use cluster::TestCluster;

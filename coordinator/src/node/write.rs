@@ -101,7 +101,10 @@ impl NodeCore {
 
     /// Answers `query` on this member, which must be the leader.
     pub async fn read_here(&self, query: &Query) -> Result<QueryResult, NodeError> {
-        match self.raft().ensure_linearizable().await {
+        let confirmed = tokio::time::timeout(WRITE_DEADLINE, self.raft().ensure_linearizable())
+            .await
+            .map_err(|_| NodeError::NoLeader(WRITE_DEADLINE))?;
+        match confirmed {
             Ok(_) => {}
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => {
                 return Err(NodeError::NotLeader)
