@@ -201,7 +201,7 @@ async fn kill_9_of_the_leader_and_of_every_member_loses_no_acknowledged_write() 
     let addrs: Vec<SocketAddr> = members.values().map(|m| m.quic).collect();
     let stop = CancellationToken::new();
     let writer = spawn_writer(admin.clone(), addrs, acknowledged.clone(), stop.clone());
-    acknowledged_count(&acknowledged, 50).await?;
+    acknowledged_count(&acknowledged, 30).await?;
 
     // --- kill -9 the leader in the middle of it
     let leader = leader_of(&admin, &members).await?;
@@ -211,13 +211,13 @@ async fn kill_9_of_the_leader_and_of_every_member_loses_no_acknowledged_write() 
         }
     }
     let before = acknowledged.lock().map(|a| a.len()).unwrap_or(0);
-    acknowledged_count(&acknowledged, before + 50).await?;
+    acknowledged_count(&acknowledged, before + 20).await?;
 
     // --- the killed member comes back and the stream ends
     if let Some(member) = members.get_mut(&leader) {
         member.start()?;
     }
-    acknowledged_count(&acknowledged, before + 80).await?;
+    acknowledged_count(&acknowledged, before + 30).await?;
     stop.cancel();
     let attempts = writer.await?;
     let snapshot = acknowledged.lock().map(|a| a.clone()).unwrap_or_default();

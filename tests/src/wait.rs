@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 /// The default deadline for a condition in the suites: generous, because
 /// the machines are shared and noisy; a passing test returns long before.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(20);
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Polls `check` until it returns `Some`, or fails after `deadline` with
 /// `what` in the message.
