@@ -4,9 +4,7 @@
 //! after recovery, through every member.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::PathBuf;
-use std::process::Command;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,72 +12,15 @@ use mevfleet_common::identity::Role;
 use mevfleet_common::tls::Credentials;
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
 use mevfleet_tests::{
-    admin_request, bin_path, init_logs, wait_until, ChildProcess, TestPki, DEFAULT_DEADLINE,
+    admin_request, coordinator_configs, data_dirs, init_logs, wait_until, ProcessMember, TestPki,
+    DEFAULT_DEADLINE,
 };
 use tokio_util::sync::CancellationToken;
 
-/// One coordinator process and how to start it again.
-struct Member {
-    config: PathBuf,
-    quic: SocketAddr,
-    process: Option<ChildProcess>,
-}
-
-impl Member {
-    fn start(&mut self) -> anyhow::Result<()> {
-        let mut command = Command::new(bin_path("mevfleet-coordinator"));
-        command.arg("--config").arg(&self.config);
-        self.process = Some(ChildProcess::spawn(command)?);
-        Ok(())
-    }
-}
-
-/// A free loopback UDP port for QUIC and TCP port for HTTP, picked by the
-/// kernel (released just before the coordinator binds them).
-fn free_ports() -> anyhow::Result<(SocketAddr, SocketAddr)> {
-    let udp = UdpSocket::bind("127.0.0.1:0")?;
-    let tcp = TcpListener::bind("127.0.0.1:0")?;
-    Ok((udp.local_addr()?, tcp.local_addr()?))
-}
-
-fn write_configs(pki: &TestPki, size: u64) -> anyhow::Result<BTreeMap<u64, Member>> {
-    let ports: Vec<(SocketAddr, SocketAddr)> = (0..size)
-        .map(|_| free_ports())
-        .collect::<anyhow::Result<_>>()?;
-    let peers: String = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (quic, _))| format!("{} = \"{quic}\"\n", i + 1))
-        .collect();
-    let mut members = BTreeMap::new();
-    for (i, (quic, http)) in ports.into_iter().enumerate() {
-        let id = i as u64 + 1;
-        let creds = pki.issue_dir(Role::Coordinator, &format!("coord-{id}"))?;
-        let path = |name: &str| creds.join(name).display().to_string();
-        let config = pki.root().join(format!("coordinator-{id}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "node_id = {id}\ndata_dir = \"{data}\"\nlisten = \"{quic}\"\nhttp = \"{http}\"\n[peers]\n{peers}[tls]\nca = \"{ca}\"\ncert = \"{cert}\"\nkey = \"{key}\"\n",
-                data = pki.root().join(format!("data-{id}")).display(),
-                ca = path("ca.pem"),
-                cert = path(&format!("coord-{id}.pem")),
-                key = path(&format!("coord-{id}.key")),
-            ),
-        )?;
-        members.insert(
-            id,
-            Member {
-                config,
-                quic,
-                process: None,
-            },
-        );
-    }
-    Ok(members)
-}
-
-async fn leader_of(admin: &Credentials, members: &BTreeMap<u64, Member>) -> anyhow::Result<u64> {
+async fn leader_of(
+    admin: &Credentials,
+    members: &BTreeMap<u64, ProcessMember>,
+) -> anyhow::Result<u64> {
     wait_until("a leader", DEFAULT_DEADLINE, || async {
         for member in members.values().filter(|m| m.process.is_some()) {
             if let Ok(AdminResponse::ClusterStatus(status)) =
@@ -156,7 +97,7 @@ async fn acknowledged_count(
 
 async fn assert_all_present(
     admin: &Credentials,
-    members: &BTreeMap<u64, Member>,
+    members: &BTreeMap<u64, ProcessMember>,
     expected: &BTreeMap<String, String>,
 ) -> anyhow::Result<()> {
     for (id, member) in members {
@@ -190,9 +131,13 @@ async fn kill_9_of_the_leader_and_of_every_member_loses_no_acknowledged_write() 
     init_logs();
     let pki = TestPki::new()?;
     let admin = pki.creds(Role::Admin, "root")?;
-    let mut members = write_configs(&pki, 3)?;
+    let mut members: BTreeMap<u64, ProcessMember> =
+        coordinator_configs(&pki, &data_dirs(pki.root(), 3))?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
     for member in members.values_mut() {
-        member.start()?;
+        member.start("info")?;
     }
     leader_of(&admin, &members).await?;
 
@@ -215,7 +160,7 @@ async fn kill_9_of_the_leader_and_of_every_member_loses_no_acknowledged_write() 
 
     // --- the killed member comes back and the stream ends
     if let Some(member) = members.get_mut(&leader) {
-        member.start()?;
+        member.start("info")?;
     }
     acknowledged_count(&acknowledged, before + 30).await?;
     stop.cancel();
@@ -231,7 +176,7 @@ async fn kill_9_of_the_leader_and_of_every_member_loses_no_acknowledged_write() 
         }
     }
     for member in members.values_mut() {
-        member.start()?;
+        member.start("info")?;
     }
     leader_of(&admin, &members).await?;
     assert_all_present(&admin, &members, &snapshot).await?;

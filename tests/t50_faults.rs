@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -14,7 +14,8 @@ use mevfleet_common::identity::Role;
 use mevfleet_common::tls::Credentials;
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
 use mevfleet_tests::{
-    admin_request, bin_path, init_logs, wait_until, ChildProcess, TestPki, DEFAULT_DEADLINE,
+    admin_request, coordinator_configs, init_logs, wait_until, ProcessMember, TestPki,
+    DEFAULT_DEADLINE,
 };
 
 /// A tmpfs mounted for the test, unmounted when dropped.
@@ -53,47 +54,6 @@ impl Drop for Tmpfs {
     }
 }
 
-fn free_ports() -> anyhow::Result<(SocketAddr, SocketAddr)> {
-    let udp = UdpSocket::bind("127.0.0.1:0")?;
-    let tcp = TcpListener::bind("127.0.0.1:0")?;
-    Ok((udp.local_addr()?, tcp.local_addr()?))
-}
-
-fn start_members(
-    pki: &TestPki,
-    data_dirs: &[PathBuf],
-) -> anyhow::Result<BTreeMap<u64, (SocketAddr, ChildProcess)>> {
-    let ports: Vec<(SocketAddr, SocketAddr)> = data_dirs
-        .iter()
-        .map(|_| free_ports())
-        .collect::<anyhow::Result<_>>()?;
-    let peers: String = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (q, _))| format!("{} = \"{q}\"\n", i + 1))
-        .collect();
-    let mut members = BTreeMap::new();
-    for (i, ((quic, http), data)) in ports.into_iter().zip(data_dirs).enumerate() {
-        let id = i as u64 + 1;
-        let creds = pki.issue_dir(Role::Coordinator, &format!("coord-{id}"))?;
-        let config = pki.root().join(format!("coordinator-{id}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "node_id = {id}\ndata_dir = \"{}\"\nlisten = \"{quic}\"\nhttp = \"{http}\"\n[peers]\n{peers}[tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-                data.display(),
-                creds.join("ca.pem").display(),
-                creds.join(format!("coord-{id}.pem")).display(),
-                creds.join(format!("coord-{id}.key")).display(),
-            ),
-        )?;
-        let mut command = Command::new(bin_path("mevfleet-coordinator"));
-        command.arg("--config").arg(&config);
-        members.insert(id, (quic, ChildProcess::spawn(command)?));
-    }
-    Ok(members)
-}
-
 async fn set(admin: &Credentials, via: SocketAddr, key: &str, value: &str) -> bool {
     let request = AdminRequest::SetSetting {
         key: key.into(),
@@ -113,11 +73,17 @@ async fn a_member_whose_disk_fills_stops_and_the_others_carry_on() -> anyhow::Re
         pki.root().join("data-2"),
         small.0.join("data-3"),
     ];
-    let mut members = start_members(&pki, &data_dirs)?;
+    let mut members: BTreeMap<u64, ProcessMember> = coordinator_configs(&pki, &data_dirs)?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    for member in members.values_mut() {
+        member.start("info")?;
+    }
     let addr = |id: u64| {
         members
             .get(&id)
-            .map(|(a, _)| *a)
+            .map(|m| m.quic)
             .ok_or_else(|| anyhow::anyhow!("no member {id}"))
     };
     let (one, two) = (addr(1)?, addr(2)?);
@@ -130,8 +96,9 @@ async fn a_member_whose_disk_fills_stops_and_the_others_carry_on() -> anyhow::Re
     small.fill()?;
     let value = "x".repeat(32 << 10);
     let mut acknowledged = vec!["first".to_owned()];
-    let (_, mut third) = members
+    let mut third = members
         .remove(&3)
+        .and_then(|m| m.process)
         .ok_or_else(|| anyhow::anyhow!("no member 3"))?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut attempt = 0usize;
@@ -192,7 +159,7 @@ async fn a_member_whose_disk_fills_stops_and_the_others_carry_on() -> anyhow::Re
         .find(|m| m.id == 3)
         .ok_or_else(|| anyhow::anyhow!("member 3 listed"))?;
     assert!(!member3.healthy, "{status:?}");
-    for (_, (_, mut process)) in members {
+    for mut process in members.into_values().filter_map(|m| m.process) {
         process.terminate(DEFAULT_DEADLINE).await?;
     }
     Ok(())

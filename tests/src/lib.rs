@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod coordinator;
 pub mod pki;
 pub mod process;
+pub mod processes;
 pub mod relay;
 pub mod wait;
 
@@ -13,6 +14,7 @@ pub use cluster::TestCluster;
 pub use coordinator::{admin_request, dial, dial_as, LOCALHOST};
 pub use pki::TestPki;
 pub use process::{bin_path, ChildProcess};
+pub use processes::{coordinator_configs, data_dirs, free_ports, ProcessMember};
 pub use wait::{wait_until, DEFAULT_DEADLINE};
 
 /// Installs a test log subscriber once (`RUST_LOG` to see it).

@@ -38,12 +38,18 @@ pub struct ChildProcess {
 }
 
 impl ChildProcess {
-    /// Starts `command` with stderr captured (and stdout discarded).
-    pub fn spawn(mut command: Command) -> anyhow::Result<Self> {
+    /// Starts `command` with stderr captured (and stdout discarded), logging
+    /// at `info`.
+    pub fn spawn(command: Command) -> anyhow::Result<Self> {
+        Self::spawn_with_log_level(command, "info")
+    }
+
+    /// Starts `command` with stderr captured, logging at `log_level`.
+    pub fn spawn_with_log_level(mut command: Command, log_level: &str) -> anyhow::Result<Self> {
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log_level)
             .spawn()?;
         let stderr = Arc::new(Mutex::new(String::new()));
         if let Some(mut pipe) = child.stderr.take() {

@@ -6,8 +6,7 @@
 //! and applied. Prints one JSON object.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::process::Command;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -16,7 +15,9 @@ use mevfleet_common::identity::Role;
 use mevfleet_common::tls::{Credentials, Service};
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
 use mevfleet_common::wire::{call, RpcLimits};
-use mevfleet_tests::{admin_request, bin_path, dial, wait_until, ChildProcess, TestPki};
+use mevfleet_tests::{
+    admin_request, coordinator_configs, data_dirs, dial, wait_until, ProcessMember, TestPki,
+};
 use serde::Serialize;
 
 #[derive(Debug, Parser)]
@@ -51,40 +52,11 @@ struct Report {
     concurrent: Phase,
 }
 
-fn free_ports() -> anyhow::Result<(SocketAddr, SocketAddr)> {
-    let udp = UdpSocket::bind("127.0.0.1:0")?;
-    let tcp = TcpListener::bind("127.0.0.1:0")?;
-    Ok((udp.local_addr()?, tcp.local_addr()?))
-}
-
-/// Starts three coordinator processes and returns them with their addresses.
-fn start_cluster(pki: &TestPki) -> anyhow::Result<Vec<(SocketAddr, ChildProcess)>> {
-    let ports: Vec<(SocketAddr, SocketAddr)> = (0..3)
-        .map(|_| free_ports())
-        .collect::<anyhow::Result<_>>()?;
-    let peers: String = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (q, _))| format!("{} = \"{q}\"\n", i + 1))
-        .collect();
-    let mut members = Vec::new();
-    for (i, (quic, http)) in ports.into_iter().enumerate() {
-        let id = i + 1;
-        let dir = pki.issue_dir(Role::Coordinator, &format!("coord-{id}"))?;
-        let config = pki.root().join(format!("coordinator-{id}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "node_id = {id}\ndata_dir = \"{}\"\nlisten = \"{quic}\"\nhttp = \"{http}\"\n[peers]\n{peers}[tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-                pki.root().join(format!("data-{id}")).display(),
-                dir.join("ca.pem").display(),
-                dir.join(format!("coord-{id}.pem")).display(),
-                dir.join(format!("coord-{id}.key")).display(),
-            ),
-        )?;
-        let mut command = Command::new(bin_path("mevfleet-coordinator"));
-        command.arg("--config").arg(&config).env("RUST_LOG", "warn");
-        members.push((quic, ChildProcess::spawn(command)?));
+/// Starts three coordinator processes.
+fn start_cluster(pki: &TestPki) -> anyhow::Result<Vec<ProcessMember>> {
+    let mut members = coordinator_configs(pki, &data_dirs(pki.root(), 3))?;
+    for member in &mut members {
+        member.start("warn")?;
     }
     Ok(members)
 }
@@ -170,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
     let pki = TestPki::new()?;
     let admin = pki.creds(Role::Admin, "bench")?;
     let mut members = start_cluster(&pki)?;
-    let addrs: Vec<SocketAddr> = members.iter().map(|(a, _)| *a).collect();
+    let addrs: Vec<SocketAddr> = members.iter().map(|m| m.quic).collect();
     let leader = find_leader(&admin, &addrs).await?;
     // Warm-up: connections, first allocations, RocksDB memtables.
     phase(&admin, leader, 4, 200, Duration::from_secs(5)).await?;
@@ -198,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
         concurrent,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
-    for (_, process) in members.iter_mut() {
+    for process in members.iter_mut().filter_map(|m| m.process.as_mut()) {
         process.terminate(Duration::from_secs(20)).await?;
     }
     Ok(())
