@@ -2,7 +2,8 @@
 # Installs what mevfleet's build and tests need, idempotently: a second run
 # on a ready machine changes nothing and takes seconds.
 #   - Debian packages: clang and libclang-dev (bindgen for RocksDB),
-#     pkg-config, iproute2 (network-namespace partition tests).
+#     pkg-config, iproute2 (network-namespace partition tests), prometheus
+#     (promtool validates our metrics exposition).
 #   - anvil, a real Ethereum node for tests and `mevfleet dev`, pinned, from
 #     the npm package @foundry-rs/anvil-linux-amd64, into .tools/ (git-ignored).
 #   - the Rust components the checks use (rustfmt, clippy) and cargo-nextest.
@@ -22,7 +23,7 @@ as_root() {
 }
 
 # --- Debian packages
-APT_PACKAGES=(clang libclang-dev pkg-config iproute2)
+APT_PACKAGES=(clang libclang-dev pkg-config iproute2 prometheus)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

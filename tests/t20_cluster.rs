@@ -271,7 +271,44 @@ async fn metrics_show_term_leader_indexes_and_replication_lag() -> anyhow::Resul
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
+
+    // --- Prometheus's own linter accepts the exposition
+    let lint = promtool_check_metrics(&text)?;
+    assert!(
+        lint.is_empty(),
+        "promtool check metrics:\n{lint}\n--- exposition:\n{text}"
+    );
     cluster.stop_all().await
+}
+
+/// Runs `promtool check metrics` on `text`; returns what it complained
+/// about (empty when the exposition is clean).
+fn promtool_check_metrics(text: &str) -> anyhow::Result<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| anyhow::anyhow!("promtool (from scripts/setup.sh) did not run: {err}"))?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("promtool stdin"))?
+        .write_all(text.as_bytes())?;
+    let out = child.wait_with_output()?;
+    let complaints = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    anyhow::ensure!(
+        out.status.success() || !complaints.trim().is_empty(),
+        "promtool failed without saying why"
+    );
+    Ok(complaints.trim().to_owned())
 }
 
 /// A plain HTTP/1.0 GET on loopback, returning the body.
