@@ -2,7 +2,8 @@
 # Installs what mevfleet's build and tests need, idempotently: a second run
 # on a ready machine changes nothing and takes seconds.
 #   - Debian packages: clang and libclang-dev (bindgen for RocksDB),
-#     pkg-config, iproute2 (network-namespace partition tests), prometheus
+#     pkg-config and libssl-dev (alloy's HTTP transport links the system
+#     OpenSSL), iproute2 (network-namespace partition tests), prometheus
 #     (promtool validates our metrics exposition).
 #   - anvil, a real Ethereum node for tests and `mevfleet dev`, pinned, from
 #     the npm package @foundry-rs/anvil-linux-amd64, into .tools/ (git-ignored).
@@ -23,7 +24,7 @@ as_root() {
 }
 
 # --- Debian packages
-APT_PACKAGES=(clang libclang-dev pkg-config iproute2 prometheus)
+APT_PACKAGES=(clang libclang-dev pkg-config libssl-dev iproute2 prometheus)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

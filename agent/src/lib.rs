@@ -3,4 +3,5 @@
 //! the coordinators.
 
 pub mod config;
+pub mod probe;
 pub mod uplink;

@@ -2,6 +2,7 @@
 //! coordinators on `127.0.0.1:0`, the built binaries, and waiting on
 //! conditions with deadlines (never fixed ports, never bare sleeps).
 
+pub mod anvil;
 pub mod cluster;
 pub mod coordinator;
 pub mod pki;
@@ -10,6 +11,7 @@ pub mod processes;
 pub mod relay;
 pub mod wait;
 
+pub use anvil::Anvil;
 pub use cluster::TestCluster;
 pub use coordinator::{admin_request, dial, dial_as, LOCALHOST};
 pub use pki::TestPki;
