@@ -3,15 +3,14 @@
 //! report by asking the others.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mevfleet_common::net::HostPort;
 use mevfleet_common::wire::admin::{ClusterStatus, MemberInfo};
 use openraft::ChangeMembers;
 
-use super::write::{client_write_error, Route, WRITE_DEADLINE};
+use super::write::{client_write_error, written, Retry};
 use super::{NodeCore, NodeError};
-use crate::raft::network::PeerError;
 use crate::raft::wire::{MemberStatus, MembershipChange, RaftRequest, RaftResponse};
 use crate::raft::MemberNode;
 use crate::state::{Actor, Command, Outcome, Proposal};
@@ -29,39 +28,19 @@ impl NodeCore {
         actor: Actor,
         change: MembershipChange,
     ) -> Result<(u64, Outcome), NodeError> {
-        let deadline = Instant::now() + WRITE_DEADLINE;
-        loop {
-            match self.route(deadline).await? {
-                Route::Here => match self
-                    .change_membership_here(actor.clone(), change.clone())
-                    .await
-                {
-                    Err(NodeError::NotLeader) => self.pause_before_retry(deadline).await?,
-                    other => return other,
-                },
-                Route::Leader(addr) => {
-                    let request = RaftRequest::ForwardMembership {
-                        actor: actor.clone(),
-                        change: change.clone(),
-                    };
-                    match self.peers().call(&addr, &request, CHANGE_TIMEOUT).await {
-                        Ok(RaftResponse::Written { index, outcome }) => {
-                            return Ok((index, outcome))
-                        }
-                        Ok(RaftResponse::NotLeader) | Err(PeerError::Unreachable { .. }) => {
-                            self.pause_before_retry(deadline).await?
-                        }
-                        Ok(RaftResponse::Failed(reason)) => return Err(NodeError::Invalid(reason)),
-                        Ok(_) => {
-                            return Err(NodeError::Ambiguous(format!(
-                                "leader {addr} answered with an unexpected reply"
-                            )))
-                        }
-                        Err(err) => return Err(NodeError::Ambiguous(err.to_string())),
-                    }
-                }
-            }
-        }
+        let forward = RaftRequest::ForwardMembership {
+            actor: actor.clone(),
+            change: change.clone(),
+        };
+        let (actor, change) = (&actor, &change);
+        self.through_leader(
+            move || self.change_membership_here(actor.clone(), change.clone()),
+            &forward,
+            CHANGE_TIMEOUT,
+            written,
+            Retry::OnlyIfNotDelivered,
+        )
+        .await
     }
 
     /// Applies `change` on this member, which must be the leader.
@@ -73,13 +52,7 @@ impl NodeCore {
         if self.raft().metrics().borrow().current_leader != Some(self.node_id()) {
             return Err(NodeError::NotLeader);
         }
-        let membership = self
-            .raft()
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .clone();
+        let membership = self.membership();
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
         let what = match change {
             MembershipChange::Add { id, addr } => {
@@ -141,13 +114,7 @@ impl NodeCore {
     /// The cluster as this member sees it, asking every member for its own
     /// status; a member that does not answer in time is unhealthy.
     pub async fn cluster_status(&self) -> ClusterStatus {
-        let membership = self
-            .raft()
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .clone();
+        let membership = self.membership();
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
         let nodes: BTreeMap<u64, String> = membership
             .nodes()
@@ -202,6 +169,18 @@ impl NodeCore {
             term,
             members,
         }
+    }
+}
+
+impl NodeCore {
+    /// The membership this member last knows of.
+    fn membership(&self) -> openraft::Membership<u64, MemberNode> {
+        self.raft()
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .clone()
     }
 }
 

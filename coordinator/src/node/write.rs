@@ -2,6 +2,7 @@
 //! leader, forwarded to the leader from followers, waiting for an election
 //! when there is no leader, up to a deadline.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
@@ -17,6 +18,23 @@ pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long one forwarded request may take.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// When a forwarded request may be sent again after a failure.
+pub(super) enum Retry {
+    /// Only when it provably did not reach the leader (a write: sending it
+    /// twice could commit it twice).
+    OnlyIfNotDelivered,
+    /// After any failure (a read, which changes nothing).
+    Always,
+}
+
+/// The result carried by a forwarded write's reply.
+pub(super) fn written(response: RaftResponse) -> Option<(u64, Outcome)> {
+    match response {
+        RaftResponse::Written { index, outcome } => Some((index, outcome)),
+        _ => None,
+    }
+}
+
 /// Where a request should go next.
 pub(super) enum Route {
     /// This member is the leader: handle it here.
@@ -29,34 +47,16 @@ impl NodeCore {
     /// Commits `proposal` through the leader, wherever it is. Returns the
     /// log index and what applying it gave.
     pub async fn write(&self, proposal: Proposal) -> Result<(u64, Outcome), NodeError> {
-        let deadline = Instant::now() + WRITE_DEADLINE;
-        loop {
-            match self.route(deadline).await? {
-                Route::Here => match self.write_here(proposal.clone()).await {
-                    Err(NodeError::NotLeader) => self.pause_before_retry(deadline).await?,
-                    other => return other,
-                },
-                Route::Leader(addr) => {
-                    let request = RaftRequest::ForwardWrite(proposal.clone());
-                    match self.peers().call(&addr, &request, FORWARD_TIMEOUT).await {
-                        Ok(RaftResponse::Written { index, outcome }) => {
-                            return Ok((index, outcome))
-                        }
-                        Ok(RaftResponse::NotLeader) => self.pause_before_retry(deadline).await?,
-                        Ok(RaftResponse::Failed(reason)) => return Err(NodeError::Invalid(reason)),
-                        Ok(_) => {
-                            return Err(NodeError::Ambiguous(format!(
-                                "leader {addr} answered with an unexpected reply"
-                            )))
-                        }
-                        Err(PeerError::Unreachable { .. }) => {
-                            self.pause_before_retry(deadline).await?
-                        }
-                        Err(err) => return Err(NodeError::Ambiguous(err.to_string())),
-                    }
-                }
-            }
-        }
+        let forward = RaftRequest::ForwardWrite(proposal.clone());
+        let proposal = &proposal;
+        self.through_leader(
+            move || self.write_here(proposal.clone()),
+            &forward,
+            FORWARD_TIMEOUT,
+            written,
+            Retry::OnlyIfNotDelivered,
+        )
+        .await
     }
 
     /// Proposes `proposal` on this member, which must be the leader.
@@ -78,27 +78,65 @@ impl NodeCore {
     /// Answers `query` from state that includes every write committed
     /// before the query arrived (read index through the leader).
     pub async fn read(&self, query: Query) -> Result<QueryResult, NodeError> {
+        let forward = RaftRequest::ForwardRead(query.clone());
+        let query = &query;
+        let answer = |response| match response {
+            RaftResponse::Read(result) => Some(result),
+            _ => None,
+        };
+        // A read changes nothing: sending it again is always safe.
+        self.through_leader(
+            move || self.read_here(query),
+            &forward,
+            FORWARD_TIMEOUT,
+            answer,
+            Retry::Always,
+        )
+        .await
+    }
+
+    /// Runs a request on the leader: with `here` when this member leads,
+    /// else by forwarding `forward` to the leader and reading the result out
+    /// of its reply with `answer`. Waits for an election, and retries when
+    /// the request provably did not land (or always, for `Retry::Always`),
+    /// until the deadline.
+    pub(super) async fn through_leader<T, Here, Fut>(
+        &self,
+        mut here: Here,
+        forward: &RaftRequest,
+        forward_timeout: Duration,
+        answer: impl Fn(RaftResponse) -> Option<T>,
+        retry: Retry,
+    ) -> Result<T, NodeError>
+    where
+        Here: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, NodeError>>,
+    {
         let deadline = Instant::now() + WRITE_DEADLINE;
+        let always = matches!(retry, Retry::Always);
         loop {
             match self.route(deadline).await? {
-                Route::Here => match self.read_here(&query).await {
+                Route::Here => match here().await {
                     Err(NodeError::NotLeader) => self.pause_before_retry(deadline).await?,
                     other => return other,
                 },
                 Route::Leader(addr) => {
-                    match self
-                        .peers()
-                        .call(
-                            &addr,
-                            &RaftRequest::ForwardRead(query.clone()),
-                            FORWARD_TIMEOUT,
-                        )
-                        .await
-                    {
-                        Ok(RaftResponse::Read(result)) => return Ok(result),
+                    match self.peers().call(&addr, forward, forward_timeout).await {
+                        Ok(RaftResponse::NotLeader) | Err(PeerError::Unreachable { .. }) => {
+                            self.pause_before_retry(deadline).await?
+                        }
                         Ok(RaftResponse::Failed(reason)) => return Err(NodeError::Invalid(reason)),
-                        // A read changes nothing: retrying is always safe.
-                        Ok(_) | Err(_) => self.pause_before_retry(deadline).await?,
+                        Ok(response) => match answer(response) {
+                            Some(result) => return Ok(result),
+                            None if always => self.pause_before_retry(deadline).await?,
+                            None => {
+                                return Err(NodeError::Ambiguous(format!(
+                                    "leader {addr} answered with an unexpected reply"
+                                )))
+                            }
+                        },
+                        Err(_) if always => self.pause_before_retry(deadline).await?,
+                        Err(err) => return Err(NodeError::Ambiguous(err.to_string())),
                     }
                 }
             }
