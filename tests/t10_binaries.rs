@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use mevfleet_tests::{bin_path, wait_until, ChildProcess, DEFAULT_DEADLINE};
+use mevfleet_tests::{bin_path, free_ports, wait_until, ChildProcess, DEFAULT_DEADLINE};
 
 fn mevfleet(args: &[&str]) -> anyhow::Result<std::process::Output> {
     Ok(Command::new(bin_path("mevfleet"))
@@ -172,12 +172,13 @@ async fn issued_files_run_a_coordinator_and_an_agent_that_connect_and_stop_clean
         );
     }
 
-    // --- a coordinator from a config file, on an ephemeral port, logging JSON
+    // --- a one-member cluster from a config file, logging JSON
+    let (quic, http) = free_ports()?;
     let coordinator_toml = dir("coordinator.toml");
     std::fs::write(
         &coordinator_toml,
         format!(
-            "node_id = 1\ndata_dir = \"{data}\"\nlisten = \"127.0.0.1:0\"\n[tls]\nca = \"{ca}/ca.pem\"\ncert = \"{ca}/coord-1.pem\"\nkey = \"{ca}/coord-1.key\"\n",
+            "node_id = 1\ndata_dir = \"{data}\"\nlisten = \"{quic}\"\nhttp = \"{http}\"\n[peers]\n1 = \"{quic}\"\n[tls]\nca = \"{ca}/ca.pem\"\ncert = \"{ca}/coord-1.pem\"\nkey = \"{ca}/coord-1.key\"\n",
             data = path_str(&dir("coordinator-data")),
             ca = ca_dir
         ),
@@ -210,7 +211,7 @@ async fn issued_files_run_a_coordinator_and_an_agent_that_connect_and_stop_clean
     std::fs::write(
         &agent_toml,
         format!(
-            "agent_id = \"host-a\"\ncoordinators = [\"{listen}\"]\ndata_dir = \"{data}\"\n[tls]\nca = \"{a}/ca.pem\"\ncert = \"{a}/host-a.pem\"\nkey = \"{a}/host-a.key\"\n",
+            "agent_id = \"host-a\"\ncoordinators = [\"{listen}\"]\ndata_dir = \"{data}\"\nhttp = \"127.0.0.1:0\"\n[tls]\nca = \"{a}/ca.pem\"\ncert = \"{a}/host-a.pem\"\nkey = \"{a}/host-a.key\"\n",
             data = path_str(&dir("agent-data")),
             a = path_str(&agent_dir)
         ),
@@ -219,7 +220,7 @@ async fn issued_files_run_a_coordinator_and_an_agent_that_connect_and_stop_clean
     command.arg("--config").arg(&agent_toml);
     let mut agent = ChildProcess::spawn(command)?;
     agent
-        .wait_for_log("connected to coordinator", DEFAULT_DEADLINE)
+        .wait_for_log("registered with the leader", DEFAULT_DEADLINE)
         .await?;
     coordinator
         .wait_for_log("agent said hello", DEFAULT_DEADLINE)

@@ -4,14 +4,16 @@
 
 use std::time::Duration;
 
-use mevfleet_agent::uplink::{self, UplinkSettings, UplinkState};
+use mevfleet_agent::report::Sources;
+use mevfleet_agent::spool::Spool;
+use mevfleet_agent::uplink::{self, UplinkInputs, UplinkSettings, UplinkState};
 use mevfleet_common::identity::Role;
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::tls::{
     self, Credentials, Service, TransportSettings, Validity, CLOSE_FORBIDDEN,
 };
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
-use mevfleet_common::wire::agent::{AgentRequest, AgentResponse};
+use mevfleet_common::wire::agent::{AgentRequest, AgentResponse, Hello};
 use mevfleet_common::wire::{
     call, decode_payload, read_frame, ErrorCode, PushReceiver, PushSender, Reply, RpcError,
     RpcLimits, DEFAULT_MAX_FRAME,
@@ -93,15 +95,22 @@ async fn an_agent_is_welcomed_only_under_its_own_name() -> anyhow::Result<()> {
     let coordinator_addr = cluster.addr(1)?;
     let (conn, _endpoint) =
         dial_as(pki, Role::Agent, "host-a", coordinator_addr, Service::Agent).await?;
-    let hello = |id: &str| AgentRequest::Hello {
-        agent_id: id.into(),
-        version: "test".into(),
+    let hello = |id: &str| {
+        AgentRequest::Hello(Hello {
+            agent_id: id.into(),
+            version: "test".into(),
+            labels: Default::default(),
+            chains: vec!["ethereum".into()],
+        })
     };
 
     // --- its own name is welcome
-    let AgentResponse::Welcome(info) =
-        call::<_, AgentResponse>(&conn, &hello("host-a"), RpcLimits::default()).await?;
-    assert_eq!(info.you.to_string(), "agent host-a");
+    let AgentResponse::Welcome(welcome) =
+        call::<_, AgentResponse>(&conn, &hello("host-a"), RpcLimits::default()).await?
+    else {
+        anyhow::bail!("a single-member cluster leads, so it welcomes");
+    };
+    assert_eq!(welcome.server.you.to_string(), "agent host-a");
 
     // --- another host's name is refused, and the reason names both
     let err = call::<_, AgentResponse>(&conn, &hello("host-b"), RpcLimits::default())
@@ -397,8 +406,16 @@ async fn the_agent_uplink_reconnects_after_a_coordinator_restart() -> anyhow::Re
 
     // --- the agent connects and is welcomed
     let agent_shutdown = Shutdown::new();
+    let spool_dir = tempfile::tempdir()?;
+    let hello = Hello {
+        agent_id: "host-a".into(),
+        version: "test".into(),
+        labels: Default::default(),
+        chains: Vec::new(),
+    };
     let handle = uplink::spawn(
-        UplinkSettings::new("host-a", vec![addr.into()]),
+        UplinkSettings::new(hello, vec![addr.into()]),
+        idle_inputs(spool_dir.path())?,
         &cluster.pki().creds(Role::Agent, "host-a")?,
         &agent_shutdown,
     )?;
@@ -426,4 +443,22 @@ async fn the_agent_uplink_reconnects_after_a_coordinator_restart() -> anyhow::Re
     assert_eq!(*state.borrow(), UplinkState::Stopped);
     cluster.stop_all().await?;
     Ok(())
+}
+
+/// Uplink inputs with no probes behind them and an empty spool.
+fn idle_inputs(spool_dir: &std::path::Path) -> anyhow::Result<UplinkInputs> {
+    let (_host_tx, host) = tokio::sync::watch::channel(None);
+    let (_services_tx, services) = tokio::sync::watch::channel(Vec::new());
+    let (_boost_tx, mev_boost) = tokio::sync::watch::channel(None);
+    Ok(UplinkInputs {
+        sources: Sources {
+            chains: Vec::new(),
+            host,
+            services,
+            mev_boost,
+        },
+        spool: Spool::open(spool_dir)?,
+        limits: std::sync::Arc::new(tokio::sync::watch::channel(Default::default()).0),
+        urgent: Default::default(),
+    })
 }

@@ -41,6 +41,73 @@ pub struct AgentConfig {
     pub mev_boost: Option<MevBoostConfig>,
     /// Actions the coordinator may ask this agent to run, by name.
     pub actions: BTreeMap<String, ActionConfig>,
+    /// How often and how patiently to probe.
+    pub probe: ProbeConfig,
+}
+
+/// `[probe]`: probe timings and the local verdict's patience.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeConfig {
+    /// Time between chain probes (sub-second, for liveness).
+    pub interval_ms: u64,
+    /// A chain probe not answered within this fails.
+    pub timeout_ms: u64,
+    /// Consecutive failed probes before a node is down.
+    pub failures_before_down: u32,
+    /// Consecutive good probes before a down node is up again.
+    pub successes_before_up: u32,
+    /// Time between host, service and mev-boost probes.
+    pub host_interval_ms: u64,
+    /// Filesystem paths whose usage is watched.
+    pub disks: Vec<PathBuf>,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 200,
+            timeout_ms: 1000,
+            failures_before_down: 3,
+            successes_before_up: 3,
+            host_interval_ms: 2000,
+            disks: vec![PathBuf::from("/")],
+        }
+    }
+}
+
+impl ProbeConfig {
+    fn validate(&self) -> Result<(), KeyError> {
+        check::in_range("probe.interval_ms", self.interval_ms, 20, 60_000)?;
+        check::in_range("probe.timeout_ms", self.timeout_ms, 10, 60_000)?;
+        check::in_range(
+            "probe.failures_before_down",
+            self.failures_before_down,
+            1,
+            100,
+        )?;
+        check::in_range(
+            "probe.successes_before_up",
+            self.successes_before_up,
+            1,
+            100,
+        )?;
+        check::in_range(
+            "probe.host_interval_ms",
+            self.host_interval_ms,
+            100,
+            3_600_000,
+        )?;
+        for (i, path) in self.disks.iter().enumerate() {
+            if !path.is_absolute() {
+                return Err(KeyError::new(
+                    format!("probe.disks[{i}]"),
+                    format!("`{}` must be an absolute path", path.display()),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for AgentConfig {
@@ -56,6 +123,7 @@ impl Default for AgentConfig {
             services: Vec::new(),
             mev_boost: None,
             actions: BTreeMap::new(),
+            probe: ProbeConfig::default(),
         }
     }
 }
@@ -106,6 +174,9 @@ pub struct ServiceConfig {
 pub struct MevBoostConfig {
     /// mev-boost's HTTP address, e.g. `http://127.0.0.1:18550`.
     pub url: Url,
+    /// The relays mev-boost uses, probed at their status endpoint too.
+    #[serde(default)]
+    pub relays: Vec<Url>,
 }
 
 /// An action the agent runs on request (`[actions.<name>]`), without a shell.
@@ -171,7 +242,11 @@ impl Validate for AgentConfig {
         self.validate_services()?;
         if let Some(mev_boost) = &self.mev_boost {
             check_scheme("mev_boost.url", &mev_boost.url, &["http", "https"])?;
+            for (i, relay) in mev_boost.relays.iter().enumerate() {
+                check_scheme(&format!("mev_boost.relays[{i}]"), relay, &["http", "https"])?;
+            }
         }
+        self.probe.validate()?;
         self.validate_actions()?;
         Ok(ValidAgentConfig {
             config: self,

@@ -1,7 +1,12 @@
-//! mevfleet-agent: the process on every node host. It holds the host's
-//! config and credentials and keeps a mutually-authenticated QUIC session to
-//! the coordinators.
+//! mevfleet-agent: the process on every node host. It probes the host's
+//! chain nodes, resources, units and mev-boost, keeps a mutually-authenticated
+//! QUIC session to the coordinator leader with heartbeats and a durable
+//! spool, and serves `/metrics` and `/health` locally.
 
 pub mod config;
+pub mod http;
 pub mod probe;
+pub mod report;
+pub mod runtime;
+pub mod spool;
 pub mod uplink;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use mevfleet_agent::config::{AgentConfig, ValidAgentConfig};
-use mevfleet_agent::uplink::{self, UplinkSettings};
+use mevfleet_agent::runtime;
 use mevfleet_common::config_file::{self, ConfigError};
 use mevfleet_common::daemon::{self, DaemonArgs, RunOutcome};
 use mevfleet_common::identity::Role;
@@ -41,10 +41,15 @@ fn load(path: &Path) -> Result<(ValidAgentConfig, Credentials), ConfigError> {
 async fn run((config, creds): (ValidAgentConfig, Credentials)) -> anyhow::Result<RunOutcome> {
     let shutdown = Shutdown::new();
     shutdown.cancel_on_signals()?;
-    let agent = &config.config;
-    info!(agent.id = %agent.agent_id, chains = config.chains.len(), version = mevfleet_common::VERSION, "agent starting");
-    let settings = UplinkSettings::new(agent.agent_id.clone(), agent.coordinators.clone());
-    let _uplink = uplink::spawn(settings, &creds, &shutdown)?;
+    let agent = runtime::start(&config, &creds, &shutdown).await?;
+    info!(
+        agent.id = %config.config.agent_id,
+        chains = config.chains.len(),
+        http = %agent.http_addr,
+        spool_pending = agent.spool.len(),
+        version = mevfleet_common::VERSION,
+        "agent started"
+    );
     shutdown.cancelled().await;
     let clean = shutdown.wait(Duration::from_secs(10)).await && !shutdown.has_failed();
     info!(clean, "agent stopped");

@@ -1,8 +1,13 @@
 //! The agent's QUIC session to the coordinators: dial them in turn with the
-//! agent's certificate, introduce itself, hold the connection, and reconnect
-//! with jittered exponential backoff when it drops.
+//! agent's certificate, say hello (registration), follow the leader when a
+//! follower says where it is, send heartbeats carrying what changed, deliver
+//! the spool, and reconnect with jittered exponential backoff when the
+//! session drops.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mevfleet_common::identity::Role;
@@ -10,11 +15,15 @@ use mevfleet_common::net::HostPort;
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::tls::{self, Credentials, ExpectedPeer, Service, TlsError, TransportSettings};
 use mevfleet_common::wire::admin::ServerInfo;
-use mevfleet_common::wire::agent::{AgentRequest, AgentResponse};
+use mevfleet_common::wire::agent::{AgentRequest, AgentResponse, ChainLimits, Hello, Welcome};
 use mevfleet_common::wire::{call, RpcError, RpcLimits};
 use rand::Rng;
-use tokio::sync::watch;
-use tracing::{info, warn};
+use tokio::sync::{watch, Notify};
+use tokio::time::MissedTickBehavior;
+use tracing::{debug, info, warn};
+
+use crate::report::{Snapshot, Sources};
+use crate::spool::Spool;
 
 /// Why the uplink cannot run at all (retrying will not help).
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +41,7 @@ pub enum UplinkState {
         /// Failed attempts so far.
         attempt: u32,
     },
-    /// Connected and welcomed by a coordinator.
+    /// Connected to the leader and registered.
     Connected {
         /// The coordinator's address.
         addr: SocketAddr,
@@ -77,8 +86,8 @@ impl Backoff {
 /// Settings of the uplink.
 #[derive(Clone, Debug)]
 pub struct UplinkSettings {
-    /// This agent's id (checked by the coordinator against its certificate).
-    pub agent_id: String,
+    /// What the agent says in its hello (id, version, labels, chains).
+    pub hello: Hello,
     /// The coordinators to dial, in order.
     pub coordinators: Vec<HostPort>,
     /// Reconnect delays.
@@ -89,26 +98,56 @@ pub struct UplinkSettings {
     pub limits: RpcLimits,
     /// QUIC timings.
     pub transport: TransportSettings,
+    /// How long to wait before delivering the spool again after a failure.
+    pub spool_retry: Duration,
 }
 
 impl UplinkSettings {
     /// Settings with default timings.
-    pub fn new(agent_id: impl Into<String>, coordinators: Vec<HostPort>) -> Self {
+    pub fn new(hello: Hello, coordinators: Vec<HostPort>) -> Self {
         Self {
-            agent_id: agent_id.into(),
+            hello,
             coordinators,
             backoff: Backoff::default(),
             connect_timeout: Duration::from_secs(3),
             limits: RpcLimits::default(),
             transport: TransportSettings::default(),
+            spool_retry: Duration::from_secs(1),
         }
     }
+}
+
+/// What the uplink reads from and writes to.
+#[derive(Clone, Debug)]
+pub struct UplinkInputs {
+    /// The probes' results, for heartbeats.
+    pub sources: Sources,
+    /// Records to deliver.
+    pub spool: Spool,
+    /// Where the fleet's limits go when a leader sends them.
+    pub limits: Arc<watch::Sender<BTreeMap<String, ChainLimits>>>,
+    /// Woken when something changed that should not wait for the next beat.
+    pub urgent: Arc<Notify>,
+}
+
+/// Counters of the uplink's work, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct UplinkStats {
+    /// Heartbeats acknowledged.
+    pub heartbeats: AtomicU64,
+    /// Sessions that ended in a failure.
+    pub session_failures: AtomicU64,
+    /// Spooled records the coordinators committed.
+    pub records_delivered: AtomicU64,
+    /// Round trip of the last acknowledged heartbeat, in microseconds.
+    pub last_heartbeat_rtt_us: AtomicU64,
 }
 
 /// A running uplink.
 #[derive(Clone, Debug)]
 pub struct UplinkHandle {
     state: watch::Receiver<UplinkState>,
+    stats: Arc<UplinkStats>,
 }
 
 impl UplinkHandle {
@@ -116,11 +155,17 @@ impl UplinkHandle {
     pub fn state(&self) -> watch::Receiver<UplinkState> {
         self.state.clone()
     }
+
+    /// Its counters.
+    pub fn stats(&self) -> &UplinkStats {
+        &self.stats
+    }
 }
 
 /// Starts the uplink as a critical task of `shutdown`.
 pub fn spawn(
     settings: UplinkSettings,
+    inputs: UplinkInputs,
     creds: &Credentials,
     shutdown: &Shutdown,
 ) -> Result<UplinkHandle, UplinkError> {
@@ -131,82 +176,286 @@ pub fn spawn(
         settings.transport,
     )?;
     let (state_tx, state) = watch::channel(UplinkState::Connecting { attempt: 0 });
+    let stats = Arc::new(UplinkStats::default());
     let token = shutdown.token().clone();
+    let counters = stats.clone();
     shutdown.spawn_critical("uplink", async move {
-        let result = run(settings, config, &state_tx, token).await;
+        let uplink = Uplink {
+            settings,
+            config,
+            inputs,
+            stats: counters,
+        };
+        let result = uplink.run(&state_tx, token).await;
         state_tx.send_replace(UplinkState::Stopped);
         result
     });
-    Ok(UplinkHandle { state })
+    Ok(UplinkHandle { state, stats })
 }
 
-async fn run(
+/// How a session ended.
+enum SessionEnd {
+    /// The coordinator no longer leads; the leader is there, if known.
+    Redirect(Option<String>),
+    /// The session failed.
+    Lost(String),
+}
+
+/// What a dial gave.
+enum Opened {
+    /// Registered with the leader.
+    Welcome {
+        conn: quinn::Connection,
+        addr: SocketAddr,
+        welcome: Welcome,
+    },
+    /// A follower; the leader is there, if known.
+    NotLeader(Option<String>),
+}
+
+struct Uplink {
     settings: UplinkSettings,
     config: quinn::ClientConfig,
-    state: &watch::Sender<UplinkState>,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> Result<(), UplinkError> {
-    let mut attempt: u32 = 0;
-    let mut next = 0usize;
-    loop {
-        let target = &settings.coordinators[next % settings.coordinators.len()];
-        next += 1;
-        let session = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            session = open_session(&settings, &config, target) => session,
-        };
-        match session {
-            Ok((conn, endpoint, addr, server)) => {
-                attempt = 0;
-                info!(coordinator = %addr, node_id = server.node_id, "connected to coordinator");
-                state.send_replace(UplinkState::Connected { addr, server });
-                tokio::select! {
-                    _ = shutdown.cancelled() => {
-                        conn.close(quinn::VarInt::from_u32(0), b"agent shutting down");
-                        endpoint.wait_idle().await;
-                        return Ok(());
-                    }
-                    reason = conn.closed() => {
-                        warn!(coordinator = %addr, reason = %reason, "lost the coordinator");
-                    }
-                }
-            }
-            Err(reason) => {
-                warn!(coordinator = %target, attempt, reason = %reason, "cannot reach coordinator");
-            }
-        }
-        state.send_replace(UplinkState::Connecting { attempt });
-        let delay = settings.backoff.delay(attempt);
-        attempt = attempt.saturating_add(1);
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(delay) => {}
-        }
-    }
+    inputs: UplinkInputs,
+    stats: Arc<UplinkStats>,
 }
 
-async fn open_session(
-    settings: &UplinkSettings,
-    config: &quinn::ClientConfig,
-    target: &HostPort,
-) -> Result<(quinn::Connection, quinn::Endpoint, SocketAddr, ServerInfo), String> {
-    let addr = target
-        .resolve()
-        .await
-        .map_err(|err| format!("cannot resolve {target}: {err}"))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("{target} resolves to no address"))?;
-    let endpoint = tls::client_endpoint(addr).map_err(|err| err.to_string())?;
-    let conn = tls::connect(&endpoint, config.clone(), addr, settings.connect_timeout).await?;
-    let hello = AgentRequest::Hello {
-        agent_id: settings.agent_id.clone(),
-        version: mevfleet_common::VERSION.to_owned(),
-    };
-    match call::<_, AgentResponse>(&conn, &hello, settings.limits).await {
-        Ok(AgentResponse::Welcome(server)) => Ok((conn, endpoint, addr, server)),
-        Err(RpcError::Remote(err)) => Err(format!("refused by the coordinator: {err}")),
-        Err(err) => Err(err.to_string()),
+/// How long to wait when no coordinator knows the leader (an election).
+const ELECTION_PAUSE: Duration = Duration::from_millis(200);
+
+impl Uplink {
+    async fn run(
+        &self,
+        state: &watch::Sender<UplinkState>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<(), UplinkError> {
+        let coordinators = &self.settings.coordinators;
+        let mut attempt: u32 = 0;
+        let mut next = 0usize;
+        let mut redirect: Option<HostPort> = None;
+        let mut redirects = 0usize;
+        // One endpoint (one UDP socket) for every session.
+        let mut endpoint: Option<quinn::Endpoint> = None;
+        loop {
+            let target = redirect.take().unwrap_or_else(|| {
+                next += 1;
+                coordinators[(next - 1) % coordinators.len()].clone()
+            });
+            let opened = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                opened = self.open(&mut endpoint, &target) => opened,
+            };
+            let pause = match opened {
+                Ok(Opened::Welcome {
+                    conn,
+                    addr,
+                    welcome,
+                }) => {
+                    attempt = 0;
+                    redirects = 0;
+                    info!(coordinator = %addr, node_id = welcome.server.node_id, heartbeat_ms = welcome.heartbeat_ms, "registered with the leader");
+                    self.inputs.limits.send_replace(
+                        welcome
+                            .limits
+                            .iter()
+                            .map(|l| (l.chain.clone(), l.clone()))
+                            .collect(),
+                    );
+                    state.send_replace(UplinkState::Connected {
+                        addr,
+                        server: welcome.server.clone(),
+                    });
+                    let end = tokio::select! {
+                        _ = shutdown.cancelled() => {
+                            conn.close(quinn::VarInt::from_u32(0), b"agent shutting down");
+                            break;
+                        }
+                        end = self.session(&conn, &welcome) => end,
+                    };
+                    conn.close(quinn::VarInt::from_u32(0), b"session over");
+                    state.send_replace(UplinkState::Connecting { attempt: 0 });
+                    match end {
+                        SessionEnd::Redirect(leader) => {
+                            info!(coordinator = %addr, leader = ?leader, "the coordinator no longer leads: following the leader");
+                            redirect = leader.and_then(|l| l.parse().ok());
+                            Some(ELECTION_PAUSE).filter(|_| redirect.is_none())
+                        }
+                        SessionEnd::Lost(reason) => {
+                            self.stats.session_failures.fetch_add(1, Ordering::Relaxed);
+                            warn!(coordinator = %addr, reason = %reason, "lost the coordinator");
+                            Some(self.settings.backoff.delay(0))
+                        }
+                    }
+                }
+                Ok(Opened::NotLeader(leader)) => {
+                    redirects += 1;
+                    // Follow hints, but not around in circles forever.
+                    redirect = leader
+                        .and_then(|l| l.parse().ok())
+                        .filter(|_| redirects <= coordinators.len() + 1);
+                    debug!(coordinator = %target, leader = ?redirect, "not the leader");
+                    match redirect {
+                        Some(_) => None,
+                        None => Some(ELECTION_PAUSE),
+                    }
+                }
+                Err(reason) => {
+                    warn!(coordinator = %target, attempt, reason = %reason, "cannot reach coordinator");
+                    state.send_replace(UplinkState::Connecting { attempt });
+                    let delay = self.settings.backoff.delay(attempt);
+                    // Only a full round of unreachable coordinators grows the delay.
+                    if next % coordinators.len() == 0 {
+                        attempt = attempt.saturating_add(1);
+                    }
+                    Some(delay)
+                }
+            };
+            if let Some(pause) = pause {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+        if let Some(endpoint) = endpoint {
+            let _idle = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+        }
+        Ok(())
+    }
+
+    async fn open(
+        &self,
+        endpoint: &mut Option<quinn::Endpoint>,
+        target: &HostPort,
+    ) -> Result<Opened, String> {
+        let addr = target
+            .resolve()
+            .await
+            .map_err(|err| format!("cannot resolve {target}: {err}"))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("{target} resolves to no address"))?;
+        let endpoint = match endpoint {
+            Some(endpoint) => endpoint.clone(),
+            None => {
+                let created = tls::client_endpoint(addr).map_err(|err| err.to_string())?;
+                *endpoint = Some(created.clone());
+                created
+            }
+        };
+        let conn = tls::connect(
+            &endpoint,
+            self.config.clone(),
+            addr,
+            self.settings.connect_timeout,
+        )
+        .await?;
+        let hello = AgentRequest::Hello(self.settings.hello.clone());
+        match call::<_, AgentResponse>(&conn, &hello, self.settings.limits).await {
+            Ok(AgentResponse::Welcome(welcome)) => Ok(Opened::Welcome {
+                conn,
+                addr,
+                welcome,
+            }),
+            Ok(AgentResponse::NotLeader { leader }) => {
+                conn.close(quinn::VarInt::from_u32(0), b"following the leader");
+                Ok(Opened::NotLeader(leader))
+            }
+            Ok(other) => Err(format!("unexpected answer to hello: {other:?}")),
+            Err(RpcError::Remote(err)) => Err(format!("refused by the coordinator: {err}")),
+            Err(err) => Err(err.to_string()),
+        }
+    }
+
+    /// Heartbeats and spool delivery on one connection, until either ends.
+    async fn session(&self, conn: &quinn::Connection, welcome: &Welcome) -> SessionEnd {
+        tokio::select! {
+            end = self.heartbeats(conn, welcome) => end,
+            end = self.deliveries(conn) => end,
+            reason = conn.closed() => SessionEnd::Lost(reason.to_string()),
+        }
+    }
+
+    async fn heartbeats(&self, conn: &quinn::Connection, welcome: &Welcome) -> SessionEnd {
+        let interval = Duration::from_millis(welcome.heartbeat_ms.max(10));
+        // A beat not answered within a few intervals means the coordinator
+        // is gone; finding the new leader fast matters more than patience.
+        let limits = RpcLimits {
+            timeout: interval.saturating_mul(4).max(Duration::from_secs(1)),
+            ..self.settings.limits
+        };
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut base: Option<Snapshot> = None;
+        let mut seq = 0u64;
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = self.inputs.urgent.notified() => {}
+            }
+            let snapshot = self.inputs.sources.snapshot();
+            let delta = snapshot.delta_since(base.as_ref());
+            seq += 1;
+            let sent = std::time::Instant::now();
+            match call::<_, AgentResponse>(conn, &AgentRequest::Heartbeat { seq, delta }, limits)
+                .await
+            {
+                Ok(AgentResponse::HeartbeatAck { resend_full, .. }) => {
+                    self.stats.heartbeats.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .last_heartbeat_rtt_us
+                        .store(sent.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    base = if resend_full { None } else { Some(snapshot) };
+                }
+                Ok(AgentResponse::NotLeader { leader }) => return SessionEnd::Redirect(leader),
+                Ok(other) => {
+                    return SessionEnd::Lost(format!("unexpected answer to a heartbeat: {other:?}"))
+                }
+                Err(err) => return SessionEnd::Lost(format!("heartbeat {seq}: {err}")),
+            }
+        }
+    }
+
+    async fn deliveries(&self, conn: &quinn::Connection) -> SessionEnd {
+        let spool = &self.inputs.spool;
+        let limits = RpcLimits {
+            timeout: Duration::from_secs(15),
+            ..self.settings.limits
+        };
+        loop {
+            let batch = spool.pending(256);
+            if batch.is_empty() {
+                spool.added().await;
+                continue;
+            }
+            let count = batch.len();
+            let request = AgentRequest::Deliver {
+                spool_id: spool.id(),
+                records: batch,
+            };
+            let failure = match call::<_, AgentResponse>(conn, &request, limits).await {
+                Ok(AgentResponse::Delivered { through_seq }) => {
+                    let spool = spool.clone();
+                    match tokio::task::spawn_blocking(move || spool.acknowledge(through_seq)).await
+                    {
+                        Ok(Ok(dropped)) => {
+                            self.stats
+                                .records_delivered
+                                .fetch_add(dropped as u64, Ordering::Relaxed);
+                            debug!(through_seq, dropped, "spooled records committed");
+                            continue;
+                        }
+                        Ok(Err(err)) => err.to_string(),
+                        Err(err) => err.to_string(),
+                    }
+                }
+                Ok(AgentResponse::NotLeader { leader }) => return SessionEnd::Redirect(leader),
+                Ok(other) => format!("unexpected answer to a delivery: {other:?}"),
+                Err(err) => format!("delivering {count} records: {err}"),
+            };
+            warn!(reason = %failure, retry_ms = self.settings.spool_retry.as_millis() as u64, "spool delivery failed; will retry");
+            tokio::time::sleep(self.settings.spool_retry).await;
+        }
     }
 }
 

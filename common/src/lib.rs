@@ -8,8 +8,10 @@
 pub mod chain;
 pub mod config_file;
 pub mod daemon;
+pub mod exposition;
 pub mod identity;
 pub mod net;
+pub mod report;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;

@@ -63,6 +63,10 @@ pub struct FailoverConfig {
     pub lease_ms: u64,
     /// How often agents heartbeat (and leases are renewed). At most half the lease.
     pub heartbeat_ms: u64,
+    /// An agent silent for longer than this is marked lost.
+    pub agent_lost_ms: u64,
+    /// A new leader gives agents this long to reconnect before marking any lost.
+    pub leader_grace_ms: u64,
 }
 
 impl Default for FailoverConfig {
@@ -70,6 +74,8 @@ impl Default for FailoverConfig {
         Self {
             lease_ms: 2000,
             heartbeat_ms: 250,
+            agent_lost_ms: 3000,
+            leader_grace_ms: 10_000,
         }
     }
 }
@@ -230,6 +236,28 @@ impl CoordinatorConfig {
                 ),
             ));
         }
+        check::in_range(
+            "failover.agent_lost_ms",
+            failover.agent_lost_ms,
+            100,
+            3_600_000,
+        )?;
+        if failover.agent_lost_ms < failover.heartbeat_ms * 2 {
+            return Err(KeyError::new(
+                "failover.agent_lost_ms",
+                format!(
+                    "{} ms is too short: at least two heartbeats (2 x failover.heartbeat_ms = {} ms), or one late heartbeat marks an agent lost",
+                    failover.agent_lost_ms,
+                    failover.heartbeat_ms * 2
+                ),
+            ));
+        }
+        check::in_range(
+            "failover.leader_grace_ms",
+            failover.leader_grace_ms,
+            0,
+            3_600_000,
+        )?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod fleet;
 pub mod node;
 pub mod raft;
 pub mod runtime;

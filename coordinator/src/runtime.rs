@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tracing::error;
 
 use crate::api::http;
+use crate::fleet::{Fleet, FleetPolicy};
 use crate::node::{NodeCore, NodeError, NodeSettings};
 use crate::server::{CoordinatorServer, ServerError};
 
@@ -77,11 +78,14 @@ impl BoundCoordinator {
     pub async fn start(
         self,
         node: NodeSettings,
+        policy: FleetPolicy,
         shutdown: &Shutdown,
-    ) -> Result<Arc<NodeCore>, StartError> {
+    ) -> Result<Arc<Fleet>, StartError> {
         let core = NodeCore::start(node, self.server.endpoint().clone(), &self.creds).await?;
-        self.server.spawn(core.clone(), shutdown);
-        http::spawn(self.http, core.clone(), shutdown);
+        let fleet = Fleet::new(core.clone(), policy);
+        fleet.spawn_leadership_watch(shutdown);
+        self.server.spawn(fleet.clone(), shutdown);
+        http::spawn(self.http, fleet.clone(), shutdown);
         let watched = core.clone();
         let token = shutdown.token().clone();
         shutdown.spawn_critical("raft-watchdog", async move {
@@ -103,7 +107,7 @@ impl BoundCoordinator {
             error!(reason = %fatal, "raft stopped with a fatal error; this member stops rather than serve stale answers");
             Err(fatal)
         });
-        Ok(core)
+        Ok(fleet)
     }
 }
 

@@ -13,6 +13,7 @@ use mevfleet_common::net::HostPort;
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::tls::Credentials;
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse, ClusterStatus, WriteReceipt};
+use mevfleet_coordinator::fleet::FleetPolicy;
 use mevfleet_coordinator::node::{NodeCore, NodeSettings, RaftTuning};
 use mevfleet_coordinator::runtime::{BoundCoordinator, SHUTDOWN_GRACE};
 
@@ -115,8 +116,10 @@ impl TestCluster {
             peers: member.peers.clone(),
             tuning,
         };
-        let core = bound.start(settings, &shutdown).await?;
-        member.running = Some((core, shutdown));
+        let fleet = bound
+            .start(settings, FleetPolicy::default(), &shutdown)
+            .await?;
+        member.running = Some((fleet.core().clone(), shutdown));
         Ok(())
     }
 

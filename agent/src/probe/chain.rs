@@ -3,6 +3,7 @@
 //! where the node has it, and the latency; on an interval, feeding the local
 //! verdict and publishing the result on a watch channel.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy::eips::BlockNumberOrTag;
@@ -10,10 +11,12 @@ use alloy::primitives::U64;
 use alloy::providers::{Provider, ProviderBuilder, RootProvider};
 use alloy::rpc::types::SyncStatus;
 use mevfleet_common::chain::HealthState;
+use mevfleet_common::report::{ChainReport, SpoolRecord};
 use mevfleet_common::shutdown::Shutdown;
-use tokio::sync::watch;
+use mevfleet_common::wire::agent::ChainLimits;
+use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
-use tracing::{info, warn};
+use tracing::{info, info_span, warn, Instrument};
 use url::Url;
 
 use super::verdict::{LocalHealth, NodeReading, Sample, VerdictPolicy};
@@ -42,6 +45,34 @@ pub struct ChainStatus {
     pub health: LocalHealth,
 }
 
+impl ChainStatus {
+    /// The status as reported to the coordinators.
+    pub fn report(&self) -> ChainReport {
+        let last = self.health.last.as_ref();
+        ChainReport {
+            chain: self.chain.clone(),
+            state: self.health.state,
+            head: last.map(|r| r.head),
+            head_timestamp: last.map(|r| r.head_timestamp),
+            syncing: last.map(|r| r.syncing),
+            peers: last.and_then(|r| r.peers),
+            rpc_latency_us: last.map(|_| self.health.median_latency().as_micros() as u64),
+            chain_id: last.map(|r| r.chain_id),
+            error: self.health.last_error.clone(),
+        }
+    }
+}
+
+/// What a probe is wired to besides its status channel.
+#[derive(Debug, Default)]
+pub struct ProbeHooks {
+    /// The fleet's limits by chain, as the coordinators last sent them;
+    /// they override the policy's stale, peer and latency limits.
+    pub limits: Option<watch::Receiver<BTreeMap<String, ChainLimits>>>,
+    /// Where verdict changes go (to be spooled).
+    pub transitions: Option<mpsc::UnboundedSender<SpoolRecord>>,
+}
+
 /// A running chain probe.
 #[derive(Clone, Debug)]
 pub struct ChainProbeHandle {
@@ -57,35 +88,83 @@ impl ChainProbeHandle {
 
 /// Starts probing as a tracked task of `shutdown`.
 pub fn spawn(settings: ProbeSettings, shutdown: &Shutdown) -> ChainProbeHandle {
+    spawn_with(settings, ProbeHooks::default(), shutdown)
+}
+
+/// The policy to judge by: the configured one with the fleet's limits.
+fn effective_policy(
+    base: &VerdictPolicy,
+    chain: &str,
+    limits: Option<&watch::Receiver<BTreeMap<String, ChainLimits>>>,
+) -> VerdictPolicy {
+    let fleet = limits.and_then(|l| l.borrow().get(chain).cloned());
+    match fleet {
+        Some(limits) => VerdictPolicy {
+            stale_after_blocks: limits.stale_after_blocks,
+            min_peers: limits.min_peers,
+            high_latency: Duration::from_millis(limits.high_latency_ms),
+            ..*base
+        },
+        None => *base,
+    }
+}
+
+/// Starts probing with `hooks`, as a tracked task of `shutdown`.
+pub fn spawn_with(
+    settings: ProbeSettings,
+    hooks: ProbeHooks,
+    shutdown: &Shutdown,
+) -> ChainProbeHandle {
     let (tx, status) = watch::channel(ChainStatus {
         chain: settings.chain.clone(),
         health: LocalHealth::default(),
     });
     let token = shutdown.token().clone();
-    shutdown.spawn("chain-probe", async move {
-        let provider = ProviderBuilder::new()
-            .disable_recommended_fillers()
-            .connect_hyper_http(settings.rpc.clone());
-        let mut health = LocalHealth::default();
-        let mut ticks = tokio::time::interval(settings.interval);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = token.cancelled() => break,
-                _ = ticks.tick() => {}
+    let span = info_span!("chain-probe", chain = %settings.chain);
+    shutdown.spawn(
+        "chain-probe",
+        async move {
+            let provider = ProviderBuilder::new()
+                .disable_recommended_fillers()
+                .connect_hyper_http(settings.rpc.clone());
+            let mut health = LocalHealth::default();
+            let mut ticks = tokio::time::interval(settings.interval);
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = ticks.tick() => {}
+                }
+                let sample = probe_once(&provider, settings.timeout).await;
+                let before = health.state;
+                let first = health.last.is_none() && health.failures == 0;
+                let policy =
+                    effective_policy(&settings.policy, &settings.chain, hooks.limits.as_ref());
+                let after = health.observe(sample, unix_now(), &policy);
+                // The first verdict is where the node starts, not a change.
+                if after != before && !(first && after == HealthState::Healthy) {
+                    log_change(&settings.chain, before, after, &health);
+                    if let Some(transitions) = &hooks.transitions {
+                        let _closed = transitions.send(SpoolRecord::ChainTransition {
+                            chain: settings.chain.clone(),
+                            from: before,
+                            to: after,
+                            at_ms: unix_now_ms(),
+                            reason: health
+                                .last_error
+                                .clone()
+                                .filter(|_| after == HealthState::Down),
+                        });
+                    }
+                }
+                tx.send_replace(ChainStatus {
+                    chain: settings.chain.clone(),
+                    health: health.clone(),
+                });
             }
-            let sample = probe_once(&provider, settings.timeout).await;
-            let before = health.state;
-            let after = health.observe(sample, unix_now(), &settings.policy);
-            if after != before {
-                log_change(&settings.chain, before, after, &health);
-            }
-            tx.send_replace(ChainStatus {
-                chain: settings.chain.clone(),
-                health: health.clone(),
-            });
         }
-    });
+        .instrument(span),
+    );
     ChainProbeHandle { status }
 }
 
@@ -133,6 +212,13 @@ pub async fn probe_once(provider: &RootProvider, timeout: Duration) -> Sample {
         Ok(Err(reason)) => Sample::Failed(reason),
         Err(_) => Sample::Failed(format!("no answer within {} ms", timeout.as_millis())),
     }
+}
+
+fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn unix_now() -> u64 {

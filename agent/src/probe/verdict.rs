@@ -5,6 +5,7 @@
 //! probes; a node that was down comes back only after consecutive good ones,
 //! so one lucky answer does not flap it.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use mevfleet_common::chain::HealthState;
@@ -67,7 +68,13 @@ pub struct LocalHealth {
     pub last: Option<NodeReading>,
     /// The last failure, if any.
     pub last_error: Option<String>,
+    /// The latencies of the last good probes, newest last; the verdict
+    /// judges their median, so one slow answer does not degrade a node.
+    pub latencies: VecDeque<Duration>,
 }
+
+/// How many latencies the median is taken over.
+pub const LATENCY_WINDOW: usize = 5;
 
 impl Default for LocalHealth {
     /// A node not yet probed counts as down until it answers.
@@ -78,6 +85,7 @@ impl Default for LocalHealth {
             successes: 0,
             last: None,
             last_error: None,
+            latencies: VecDeque::with_capacity(LATENCY_WINDOW),
         }
     }
 }
@@ -102,7 +110,16 @@ impl LocalHealth {
             Sample::Read(reading) => {
                 self.failures = 0;
                 self.successes = self.successes.saturating_add(1);
-                let judged = judge(&reading, now_unix, policy);
+                self.last_error = None;
+                if self.latencies.len() == LATENCY_WINDOW {
+                    self.latencies.pop_front();
+                }
+                self.latencies.push_back(reading.latency);
+                let smoothed = NodeReading {
+                    latency: self.median_latency(),
+                    ..reading.clone()
+                };
+                let judged = judge(&smoothed, now_unix, policy);
                 let recovering = self.state == HealthState::Down && self.last.is_some();
                 if !recovering || self.successes >= policy.successes_before_up {
                     self.state = judged;
@@ -111,6 +128,13 @@ impl LocalHealth {
             }
         }
         self.state
+    }
+
+    /// The median of the recent latencies (zero before any good probe).
+    pub fn median_latency(&self) -> Duration {
+        let mut sorted: Vec<Duration> = self.latencies.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied().unwrap_or_default()
     }
 }
 

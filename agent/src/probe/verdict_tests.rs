@@ -169,3 +169,33 @@ fn a_wrong_chain_shows_at_once_and_the_error_is_kept() {
         "one failure does not change the verdict"
     );
 }
+
+#[test]
+fn latency_is_judged_on_the_median_of_recent_probes() {
+    let slow = || {
+        Sample::Read(NodeReading {
+            latency: Duration::from_millis(40),
+            ..good()
+        })
+    };
+    let cases: Vec<(&str, Vec<Sample>, HealthState)> = vec![
+        (
+            "one slow answer among fast ones",
+            vec![ok(), ok(), slow(), ok()],
+            Healthy,
+        ),
+        (
+            "mostly slow",
+            vec![ok(), slow(), slow(), ok(), slow()],
+            Degraded,
+        ),
+        (
+            "fast again",
+            vec![slow(), slow(), slow(), ok(), ok(), ok(), ok(), ok()],
+            Healthy,
+        ),
+    ];
+    for (what, samples, expected) in cases {
+        assert_eq!(run(&samples).last().copied(), Some(expected), "{what}");
+    }
+}

@@ -41,6 +41,8 @@ pub enum AdminRequest {
     },
     /// All cluster settings, as of a read confirmed by the leader.
     GetSettings,
+    /// The fleet as the leader sees it (`agents`, `chains`, `status`, `check`).
+    FleetView,
 }
 
 /// A coordinator's answer to the CLI.
@@ -54,6 +56,8 @@ pub enum AdminResponse {
     Written(WriteReceipt),
     /// The answer to [`AdminRequest::GetSettings`].
     Settings(BTreeMap<String, String>),
+    /// The answer to [`AdminRequest::FleetView`].
+    Fleet(Box<super::fleet::FleetView>),
 }
 
 /// Who answered, as the server describes itself.

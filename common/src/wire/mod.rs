@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod agent;
 mod error;
+pub mod fleet;
 mod frame;
 mod push;
 mod rpc;

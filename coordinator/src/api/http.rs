@@ -1,24 +1,32 @@
-//! The coordinator's HTTP server (loopback by default): `/metrics`.
+//! The coordinator's HTTP server (loopback by default): `/metrics`, and the
+//! fleet as JSON at `/api/status`, `/api/agents`, `/api/chains` and
+//! `/api/check` (answered by the leader wherever the request arrives).
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 use mevfleet_common::shutdown::Shutdown;
+use mevfleet_common::wire::fleet::FleetView;
+use serde_json::json;
 use tokio::net::TcpListener;
 use tracing::info;
 
 use super::metrics;
-use crate::node::NodeCore;
+use crate::fleet::Fleet;
 
 /// Serves the HTTP paths on `listener` until `shutdown`.
-pub fn spawn(listener: TcpListener, core: Arc<NodeCore>, shutdown: &Shutdown) {
+pub fn spawn(listener: TcpListener, fleet: Arc<Fleet>, shutdown: &Shutdown) {
     let router = Router::new()
         .route("/metrics", get(serve_metrics))
-        .with_state(core);
+        .route("/api/status", get(api_status))
+        .route("/api/agents", get(api_agents))
+        .route("/api/chains", get(api_chains))
+        .route("/api/check", get(api_check))
+        .with_state(fleet);
     let token = shutdown.token().clone();
     shutdown.spawn_critical("http", async move {
         if let Ok(addr) = listener.local_addr() {
@@ -30,12 +38,42 @@ pub fn spawn(listener: TcpListener, core: Arc<NodeCore>, shutdown: &Shutdown) {
     });
 }
 
-async fn serve_metrics(State(core): State<Arc<NodeCore>>) -> impl IntoResponse {
+async fn serve_metrics(State(fleet): State<Arc<Fleet>>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics::render(&core),
+        metrics::render(&fleet).await,
     )
+}
+
+async fn api_status(fleet: State<Arc<Fleet>>) -> Response {
+    fleet_json(fleet, |view| json!(view.status)).await
+}
+
+async fn api_agents(fleet: State<Arc<Fleet>>) -> Response {
+    fleet_json(fleet, |view| json!(view.agents)).await
+}
+
+async fn api_chains(fleet: State<Arc<Fleet>>) -> Response {
+    fleet_json(fleet, |view| json!(view.chains)).await
+}
+
+async fn api_check(fleet: State<Arc<Fleet>>) -> Response {
+    fleet_json(fleet, |view| json!(view.checks)).await
+}
+
+async fn fleet_json(
+    State(fleet): State<Arc<Fleet>>,
+    part: impl FnOnce(FleetView) -> serde_json::Value,
+) -> Response {
+    match fleet.view().await {
+        Ok(view) => Json(part(view)).into_response(),
+        Err(err) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": err.to_string() })),
+        )
+            .into_response(),
+    }
 }

@@ -1,43 +1,20 @@
 //! The coordinator's Prometheus exposition: Raft term, leadership, log,
 //! commit and applied indexes, apply lag, snapshots, and per-peer
-//! replication lag (on the leader).
-
-use std::fmt::Write;
+//! replication lag (on the leader), and the agents registered and connected.
 
 use openraft::ServerState;
 
-use crate::node::NodeCore;
+use std::time::Instant;
 
-/// Writes one metric family with its help and type lines.
-struct Exposition {
-    text: String,
-}
+use mevfleet_common::exposition::Exposition;
 
-impl Exposition {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    }
-
-    fn sample(&mut self, name: &str, labels: &str, value: impl std::fmt::Display) {
-        if labels.is_empty() {
-            let _ = writeln!(self.text, "{name} {value}");
-        } else {
-            let _ = writeln!(self.text, "{name}{{{labels}}} {value}");
-        }
-    }
-
-    fn gauge(&mut self, name: &str, help: &str, value: impl std::fmt::Display) {
-        self.family(name, "gauge", help);
-        self.sample(name, "", value);
-    }
-}
+use crate::fleet::Fleet;
 
 /// The `/metrics` text for this member.
-pub fn render(core: &NodeCore) -> String {
+pub async fn render(fleet: &Fleet) -> String {
+    let core = fleet.core();
     let metrics = core.raft().metrics().borrow().clone();
-    let mut out = Exposition {
-        text: String::new(),
-    };
+    let mut out = Exposition::new();
     out.family(
         "mevfleet_build_info",
         "gauge",
@@ -142,5 +119,21 @@ pub fn render(core: &NodeCore) -> String {
             );
         }
     }
-    out.text
+    let registered = core.view().read(|a| a.state.agents.len()).await;
+    out.gauge(
+        "mevfleet_agents_registered",
+        "Agents in the registry.",
+        registered,
+    );
+    if metrics.state == ServerState::Leader {
+        let connected = fleet
+            .live()
+            .connected(Instant::now(), fleet.policy().connected_within());
+        out.gauge(
+            "mevfleet_agents_connected",
+            "Agents whose heartbeats arrive (leader only).",
+            connected,
+        );
+    }
+    out.finish()
 }

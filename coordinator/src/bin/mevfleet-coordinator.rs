@@ -10,6 +10,7 @@ use mevfleet_common::identity::Role;
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::tls::Credentials;
 use mevfleet_coordinator::config::{CoordinatorConfig, ValidCoordinatorConfig};
+use mevfleet_coordinator::fleet::FleetPolicy;
 use mevfleet_coordinator::node::{NodeSettings, RaftTuning};
 use mevfleet_coordinator::runtime::{BoundCoordinator, SHUTDOWN_GRACE};
 use tracing::{info, warn};
@@ -60,7 +61,9 @@ async fn run((config, creds): (ValidCoordinatorConfig, Credentials)) -> anyhow::
         peers: config.peers.clone(),
         tuning: RaftTuning::default(),
     };
-    bound.start(node, &shutdown).await?;
+    bound
+        .start(node, FleetPolicy::from_config(&config), &shutdown)
+        .await?;
     shutdown.cancelled().await;
     let clean = shutdown.wait(SHUTDOWN_GRACE).await && !shutdown.has_failed();
     info!(clean, "coordinator stopped");

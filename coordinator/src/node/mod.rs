@@ -26,6 +26,7 @@ use crate::raft::types::StorageError;
 use crate::raft::wire::MemberStatus;
 use crate::raft::{MemberNode, Raft};
 
+pub(crate) use write::Retry;
 pub use write::WRITE_DEADLINE;
 
 /// Raft timings and log compaction.

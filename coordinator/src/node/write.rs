@@ -19,7 +19,7 @@ pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// When a forwarded request may be sent again after a failure.
-pub(super) enum Retry {
+pub(crate) enum Retry {
     /// Only when it provably did not reach the leader (a write: sending it
     /// twice could commit it twice).
     OnlyIfNotDelivered,
@@ -100,7 +100,7 @@ impl NodeCore {
     /// of its reply with `answer`. Waits for an election, and retries when
     /// the request provably did not land (or always, for `Retry::Always`),
     /// until the deadline.
-    pub(super) async fn through_leader<T, Here, Fut>(
+    pub(crate) async fn through_leader<T, Here, Fut>(
         &self,
         mut here: Here,
         forward: &RaftRequest,

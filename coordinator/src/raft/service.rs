@@ -8,18 +8,23 @@ use mevfleet_common::identity::PeerIdentity;
 use mevfleet_common::wire::{Handler, WireError};
 
 use super::wire::{RaftRequest, RaftResponse};
+use crate::fleet::Fleet;
 use crate::node::{NodeCore, NodeError};
 
 /// Answers the other coordinators.
 #[derive(Debug)]
 pub struct RaftService {
     core: Arc<NodeCore>,
+    fleet: Arc<Fleet>,
 }
 
 impl RaftService {
-    /// A service over `core`.
-    pub fn new(core: Arc<NodeCore>) -> Self {
-        Self { core }
+    /// A service over `fleet` and its node.
+    pub fn new(fleet: Arc<Fleet>) -> Self {
+        Self {
+            core: fleet.core().clone(),
+            fleet,
+        }
     }
 }
 
@@ -65,6 +70,9 @@ impl Handler for RaftService {
                 |(index, outcome)| RaftResponse::Written { index, outcome },
             ),
             RaftRequest::Status => RaftResponse::Status(self.core.status()),
+            RaftRequest::FleetView => forwarded(self.fleet.view_here().await, |view| {
+                RaftResponse::Fleet(Box::new(view))
+            }),
         })
     }
 }

@@ -34,6 +34,8 @@ pub enum RaftRequest {
     },
     /// This member's own view of itself.
     Status,
+    /// The fleet view, which only the leader can build.
+    FleetView,
 }
 
 /// A change of cluster membership.
@@ -77,6 +79,8 @@ pub enum RaftResponse {
     Failed(String),
     /// This member's status.
     Status(MemberStatus),
+    /// The fleet view.
+    Fleet(Box<mevfleet_common::wire::fleet::FleetView>),
 }
 
 /// A read of the fleet state.

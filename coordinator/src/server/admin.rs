@@ -9,6 +9,7 @@ use mevfleet_common::wire::admin::{AdminRequest, AdminResponse, WriteReceipt};
 use mevfleet_common::wire::{ErrorCode, Handler, WireError};
 
 use super::Whoami;
+use crate::fleet::Fleet;
 use crate::node::{unix_ms, NodeCore, NodeError};
 use crate::raft::wire::{MembershipChange, Query, QueryResult};
 use crate::state::{Actor, Command, Outcome, Proposal};
@@ -18,12 +19,17 @@ use crate::state::{Actor, Command, Outcome, Proposal};
 pub struct AdminService {
     whoami: Arc<Whoami>,
     core: Arc<NodeCore>,
+    fleet: Arc<Fleet>,
 }
 
 impl AdminService {
-    /// A service answering as `whoami` over `core`.
-    pub fn new(whoami: Arc<Whoami>, core: Arc<NodeCore>) -> Self {
-        Self { whoami, core }
+    /// A service answering as `whoami` over `fleet` and its node.
+    pub fn new(whoami: Arc<Whoami>, fleet: Arc<Fleet>) -> Self {
+        Self {
+            whoami,
+            core: fleet.core().clone(),
+            fleet,
+        }
     }
 }
 
@@ -59,7 +65,7 @@ fn receipt((index, outcome): (u64, Outcome)) -> AdminResponse {
         index,
         refused: match outcome {
             Outcome::Refused(reason) => Some(reason),
-            Outcome::Done | Outcome::Recorded(_) => None,
+            Outcome::Done | Outcome::Recorded(_) | Outcome::RecordsThrough { .. } => None,
         },
     })
 }
@@ -129,6 +135,10 @@ impl Handler for AdminService {
                 match self.core.read(Query::Settings).await.map_err(node_error)? {
                     QueryResult::Settings(settings) => Ok(AdminResponse::Settings(settings)),
                 }
+            }
+            AdminRequest::FleetView => {
+                let view = self.fleet.view().await.map_err(node_error)?;
+                Ok(AdminResponse::Fleet(Box::new(view)))
             }
         }
     }

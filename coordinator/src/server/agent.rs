@@ -1,4 +1,6 @@
-//! The agent service: an agent's uplink requests.
+//! The agent service: an agent's uplink requests. The certificate is the
+//! authority on who is speaking: an agent cannot speak for another host by
+//! putting its id in a message.
 
 use std::sync::Arc;
 
@@ -8,17 +10,19 @@ use mevfleet_common::wire::{Handler, WireError};
 use tracing::info;
 
 use super::Whoami;
+use crate::fleet::Fleet;
 
 /// Answers agents.
 #[derive(Debug)]
 pub struct AgentService {
     whoami: Arc<Whoami>,
+    fleet: Arc<Fleet>,
 }
 
 impl AgentService {
-    /// A service answering as `whoami`.
-    pub fn new(whoami: Arc<Whoami>) -> Self {
-        Self { whoami }
+    /// A service answering as `whoami` for `fleet`.
+    pub fn new(whoami: Arc<Whoami>, fleet: Arc<Fleet>) -> Self {
+        Self { whoami, fleet }
     }
 }
 
@@ -32,17 +36,21 @@ impl Handler for AgentService {
         request: AgentRequest,
     ) -> Result<AgentResponse, WireError> {
         match request {
-            AgentRequest::Hello { agent_id, version } => {
-                // The certificate is the authority: an agent cannot speak
-                // for another host by putting its id in a message.
-                if agent_id != peer.name {
+            AgentRequest::Hello(hello) => {
+                if hello.agent_id != peer.name {
                     return Err(WireError::forbidden(format!(
-                        "agent id `{agent_id}` does not match the certificate name `{}`",
-                        peer.name
+                        "agent id `{}` does not match the certificate name `{}`",
+                        hello.agent_id, peer.name
                     )));
                 }
-                info!(agent.id = %agent_id, agent.version = %version, "agent said hello");
-                Ok(AgentResponse::Welcome(self.whoami.info_for(peer)))
+                info!(agent.id = %hello.agent_id, agent.version = %hello.version, "agent said hello");
+                self.fleet
+                    .hello(peer, hello, self.whoami.info_for(peer))
+                    .await
+            }
+            AgentRequest::Heartbeat { seq, delta } => Ok(self.fleet.heartbeat(peer, seq, delta)),
+            AgentRequest::Deliver { spool_id, records } => {
+                self.fleet.deliver(peer, spool_id, records).await
             }
         }
     }

@@ -19,7 +19,8 @@ use tracing::{debug, info};
 pub use admin::AdminService;
 pub use agent::AgentService;
 
-use crate::node::{unix_ms, NodeCore};
+use crate::fleet::Fleet;
+use crate::node::unix_ms;
 use crate::raft::network::RAFT_MAX_FRAME;
 use crate::raft::service::RaftService;
 
@@ -94,27 +95,27 @@ impl CoordinatorServer {
         &self.endpoint
     }
 
-    /// Serves `core` until `shutdown` is cancelled, as a critical task.
-    pub fn spawn(self, core: Arc<NodeCore>, shutdown: &Shutdown) {
+    /// Serves `fleet` until `shutdown` is cancelled, as a critical task.
+    pub fn spawn(self, fleet: Arc<Fleet>, shutdown: &Shutdown) {
         let child = shutdown.clone();
-        shutdown.spawn_critical(
-            "quic-accept",
-            async move { self.accept_loop(core, child).await },
-        );
+        shutdown.spawn_critical("quic-accept", async move {
+            self.accept_loop(fleet, child).await
+        });
     }
 
     async fn accept_loop(
         self,
-        core: Arc<NodeCore>,
+        fleet: Arc<Fleet>,
         shutdown: Shutdown,
     ) -> Result<(), std::io::Error> {
+        let core = fleet.core().clone();
         let whoami = Arc::new(Whoami {
             node_id: core.node_id(),
             identity: self.identity.clone(),
         });
-        let admin = Arc::new(AdminService::new(whoami.clone(), core.clone()));
-        let agent = Arc::new(AgentService::new(whoami));
-        let raft = Arc::new(RaftService::new(core.clone()));
+        let admin = Arc::new(AdminService::new(whoami.clone(), fleet.clone()));
+        let agent = Arc::new(AgentService::new(whoami, fleet.clone()));
+        let raft = Arc::new(RaftService::new(fleet));
         info!(addr = %self.endpoint.local_addr()?, node_id = core.node_id(), "serving QUIC");
         loop {
             let incoming = tokio::select! {

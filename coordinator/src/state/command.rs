@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use mevfleet_common::report::Spooled;
 use serde::{Deserialize, Serialize};
 
 /// Who asked for a write: a certificate identity, or the coordinator itself
@@ -63,6 +64,17 @@ pub enum Command {
         /// The key.
         key: String,
     },
+    /// Records an agent delivered from its spool. Each `(spool_id, seq)`
+    /// is applied at most once: records at or below the spool's mark are
+    /// acknowledged again without being applied twice.
+    AgentRecords {
+        /// The agent (from its certificate).
+        agent: String,
+        /// The agent's spool identity.
+        spool_id: u64,
+        /// The records, by increasing `seq`.
+        records: Vec<Spooled>,
+    },
     /// A membership change, recorded for the audit log (the change itself
     /// is carried by Raft's own membership entries).
     Membership {
@@ -81,6 +93,13 @@ impl Command {
             Command::ForgetAgent { id } => format!("forget agent {id}"),
             Command::SetSetting { key, value } => format!("set {key} = {value}"),
             Command::DeleteSetting { key } => format!("delete setting {key}"),
+            Command::AgentRecords { agent, records, .. } => match (records.first(), records.last())
+            {
+                (Some(first), Some(last)) => {
+                    format!("records {}..={} from agent {agent}", first.seq, last.seq)
+                }
+                _ => format!("no records from agent {agent}"),
+            },
             Command::Membership { what } => format!("membership: {what}"),
         }
     }
@@ -107,4 +126,12 @@ pub enum Outcome {
     Recorded(String),
     /// Committed but refused by the rules of the state; nothing changed.
     Refused(String),
+    /// Spooled records are committed through this sequence number
+    /// (`applied` of them by this entry, the rest before).
+    RecordsThrough {
+        /// The spool's mark after this entry.
+        through_seq: u64,
+        /// How many records this entry applied.
+        applied: u64,
+    },
 }

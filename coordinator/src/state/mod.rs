@@ -6,6 +6,8 @@ mod command;
 
 use std::collections::BTreeMap;
 
+use mevfleet_common::chain::HealthState;
+use mevfleet_common::report::{SpoolRecord, Spooled};
 use serde::{Deserialize, Serialize};
 
 pub use command::{Actor, Command, Outcome, Proposal};
@@ -29,6 +31,38 @@ pub struct AgentRecord {
     pub registered_ms: u64,
     /// When it last registered.
     pub updated_ms: u64,
+}
+
+/// How many chain events the state keeps; older ones are dropped.
+pub const EVENTS_RETAINED: usize = 10_000;
+
+/// A chain node's verdict changed on an agent (from its spool).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainEvent {
+    /// The agent.
+    pub agent: String,
+    /// Its spool sequence number.
+    pub seq: u64,
+    /// The chain.
+    pub chain: String,
+    /// The verdict before.
+    pub from: HealthState,
+    /// The verdict after.
+    pub to: HealthState,
+    /// When, on the agent's clock (ms since the Unix epoch).
+    pub at_ms: u64,
+    /// The failure behind it, if any.
+    pub reason: Option<String>,
+}
+
+/// Where an agent's spool stands: records through `through_seq` of spool
+/// `spool_id` are applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpoolMark {
+    /// The spool's identity.
+    pub spool_id: u64,
+    /// The highest applied sequence number.
+    pub through_seq: u64,
 }
 
 /// One write, for the audit log: who, what, when, at which log index.
@@ -57,6 +91,12 @@ pub struct FleetState {
     pub audit: Vec<AuditEntry>,
     /// How many older audit entries were dropped.
     pub audit_dropped: u64,
+    /// Chain events from agents' spools, oldest first.
+    pub events: Vec<ChainEvent>,
+    /// How many older events were dropped.
+    pub events_dropped: u64,
+    /// Each agent's spool mark, by agent id.
+    pub spools: BTreeMap<String, SpoolMark>,
 }
 
 impl FleetState {
@@ -104,6 +144,11 @@ impl FleetState {
                 Some(_) => Outcome::Done,
                 None => Outcome::Refused(format!("no setting `{key}`")),
             },
+            Command::AgentRecords {
+                agent,
+                spool_id,
+                records,
+            } => self.apply_records(agent, *spool_id, records),
             Command::Membership { what } => Outcome::Recorded(what.clone()),
         };
         self.audit.push(AuditEntry {
@@ -119,6 +164,59 @@ impl FleetState {
             self.audit_dropped += excess as u64;
         }
         outcome
+    }
+
+    /// Applies the records past the spool's mark, in order, and moves the
+    /// mark. A spool with a new identity (the agent's data was wiped)
+    /// starts a new mark.
+    fn apply_records(&mut self, agent: &str, spool_id: u64, records: &[Spooled]) -> Outcome {
+        if !self.agents.contains_key(agent) {
+            return Outcome::Refused(format!("no agent `{agent}` is registered"));
+        }
+        let mark = self.spools.entry(agent.to_owned()).or_insert(SpoolMark {
+            spool_id,
+            through_seq: 0,
+        });
+        if mark.spool_id != spool_id {
+            *mark = SpoolMark {
+                spool_id,
+                through_seq: 0,
+            };
+        }
+        let mut applied = 0;
+        for spooled in records {
+            if spooled.seq <= mark.through_seq {
+                continue;
+            }
+            mark.through_seq = spooled.seq;
+            applied += 1;
+            match &spooled.record {
+                SpoolRecord::ChainTransition {
+                    chain,
+                    from,
+                    to,
+                    at_ms,
+                    reason,
+                } => self.events.push(ChainEvent {
+                    agent: agent.to_owned(),
+                    seq: spooled.seq,
+                    chain: chain.clone(),
+                    from: *from,
+                    to: *to,
+                    at_ms: *at_ms,
+                    reason: reason.clone(),
+                }),
+            }
+        }
+        if self.events.len() > EVENTS_RETAINED {
+            let excess = self.events.len() - EVENTS_RETAINED;
+            self.events.drain(..excess);
+            self.events_dropped += excess as u64;
+        }
+        Outcome::RecordsThrough {
+            through_seq: mark.through_seq,
+            applied,
+        }
     }
 }
 

@@ -122,3 +122,91 @@ fn the_audit_log_is_bounded_and_counts_what_it_dropped() {
     assert_eq!(state.audit_dropped, 10);
     assert_eq!(state.audit[0].index, 11);
 }
+
+fn transition(seq: u64, to: HealthState) -> Spooled {
+    Spooled {
+        seq,
+        record: SpoolRecord::ChainTransition {
+            chain: "ethereum".into(),
+            from: HealthState::Healthy,
+            to,
+            at_ms: 500 + seq,
+            reason: None,
+        },
+    }
+}
+
+fn records(spool_id: u64, seqs: &[u64]) -> Command {
+    Command::AgentRecords {
+        agent: "host-a".into(),
+        spool_id,
+        records: seqs
+            .iter()
+            .map(|&seq| transition(seq, HealthState::Down))
+            .collect(),
+    }
+}
+
+fn registered() -> FleetState {
+    let mut state = FleetState::default();
+    state.apply(
+        1,
+        &proposal(Command::RegisterAgent {
+            id: "host-a".into(),
+            labels: BTreeMap::new(),
+            chains: vec!["ethereum".into()],
+            version: "0".into(),
+        }),
+    );
+    state
+}
+
+#[test]
+fn spooled_records_apply_exactly_once_across_redelivery() {
+    let mut state = registered();
+    let cases: [(&[u64], u64, u64); 5] = [
+        (&[1, 2, 3], 3, 3),
+        // The same batch again (its acknowledgement was lost): nothing new.
+        (&[1, 2, 3], 3, 0),
+        // Overlapping: only the new tail applies.
+        (&[2, 3, 4, 5], 5, 2),
+        (&[], 5, 0),
+        (&[6], 6, 1),
+    ];
+    for (i, (seqs, through, applied)) in cases.into_iter().enumerate() {
+        let outcome = state.apply(10 + i as u64, &proposal(records(7, seqs)));
+        assert_eq!(
+            outcome,
+            Outcome::RecordsThrough {
+                through_seq: through,
+                applied
+            },
+            "case {i}"
+        );
+    }
+    let seqs: Vec<u64> = state.events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
+}
+
+#[test]
+fn a_new_spool_identity_starts_a_new_mark() {
+    let mut state = registered();
+    state.apply(2, &proposal(records(7, &[1, 2])));
+    let outcome = state.apply(3, &proposal(records(8, &[1])));
+    assert_eq!(
+        outcome,
+        Outcome::RecordsThrough {
+            through_seq: 1,
+            applied: 1
+        }
+    );
+    assert_eq!(state.events.len(), 3);
+}
+
+#[test]
+fn records_from_an_unregistered_agent_are_refused() {
+    let mut state = FleetState::default();
+    let outcome = state.apply(1, &proposal(records(7, &[1])));
+    assert!(matches!(outcome, Outcome::Refused(_)), "{outcome:?}");
+    assert!(state.events.is_empty() && state.spools.is_empty());
+}

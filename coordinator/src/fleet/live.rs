@@ -1,0 +1,227 @@
+//! The leader's live view: which agents send heartbeats, when each was last
+//! heard from, and its latest reports, merged from the deltas heartbeats
+//! carry. Telemetry, not decisions: it lives in memory on the leader only
+//! and starts empty when a member takes office.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use mevfleet_common::report::{
+    ChainReport, HostReport, MevBoostReport, ReportDelta, ServiceReport,
+};
+
+/// One agent's latest reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reports {
+    /// Chain reports by chain name.
+    pub chains: BTreeMap<String, ChainReport>,
+    /// The host.
+    pub host: Option<HostReport>,
+    /// Watched units.
+    pub services: Vec<ServiceReport>,
+    /// mev-boost.
+    pub mev_boost: Option<MevBoostReport>,
+}
+
+impl Reports {
+    /// Merges what a heartbeat says changed.
+    pub fn merge(&mut self, delta: ReportDelta) {
+        for chain in delta.chains {
+            self.chains.insert(chain.chain.clone(), chain);
+        }
+        if let Some(host) = delta.host {
+            self.host = Some(host);
+        }
+        if let Some(services) = delta.services {
+            self.services = services;
+        }
+        if let Some(mev_boost) = delta.mev_boost {
+            self.mev_boost = Some(mev_boost);
+        }
+    }
+}
+
+/// An agent as last heard from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveAgent {
+    /// When (monotonic).
+    pub last_seen: Instant,
+    /// When (ms since the Unix epoch).
+    pub last_seen_unix_ms: u64,
+    /// Its reports.
+    pub reports: Reports,
+    /// Heartbeats received since it said hello to this leader.
+    pub heartbeats: u64,
+}
+
+/// A copy of the view for building answers, with ages instead of instants.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveSnapshot {
+    /// How long this member has led (None: it does not lead).
+    pub in_office: Option<Duration>,
+    /// Agents heard from, by id, with the time since they were last heard.
+    pub agents: BTreeMap<String, (Duration, LiveAgent)>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    took_office: Option<Instant>,
+    agents: BTreeMap<String, LiveAgent>,
+}
+
+/// The live view, shared by the agent service, the HTTP API and reads.
+#[derive(Debug, Default)]
+pub struct LiveView {
+    inner: Mutex<Inner>,
+}
+
+impl LiveView {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock leaves plain data behind; keep serving.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// This member became leader at `now`: start from an empty view.
+    pub fn took_office(&self, now: Instant) {
+        let mut inner = self.lock();
+        inner.took_office = Some(now);
+        inner.agents.clear();
+    }
+
+    /// This member no longer leads: forget everything.
+    pub fn stepped_down(&self) {
+        let mut inner = self.lock();
+        inner.took_office = None;
+        inner.agents.clear();
+    }
+
+    /// An agent said hello: its reports start over (a full heartbeat follows).
+    pub fn hello(&self, agent: &str, now: Instant, unix_ms: u64) {
+        self.lock().agents.insert(
+            agent.to_owned(),
+            LiveAgent {
+                last_seen: now,
+                last_seen_unix_ms: unix_ms,
+                reports: Reports::default(),
+                heartbeats: 0,
+            },
+        );
+    }
+
+    /// Takes a heartbeat in. Returns false when the agent is not in the view
+    /// (it never said hello to this leader): it is added, and must send
+    /// everything next time.
+    pub fn heartbeat(&self, agent: &str, delta: ReportDelta, now: Instant, unix_ms: u64) -> bool {
+        let mut inner = self.lock();
+        let known = inner.agents.contains_key(agent);
+        let entry = inner
+            .agents
+            .entry(agent.to_owned())
+            .or_insert_with(|| LiveAgent {
+                last_seen: now,
+                last_seen_unix_ms: unix_ms,
+                reports: Reports::default(),
+                heartbeats: 0,
+            });
+        entry.last_seen = now;
+        entry.last_seen_unix_ms = unix_ms;
+        entry.heartbeats += 1;
+        entry.reports.merge(delta);
+        known
+    }
+
+    /// A copy of the view as of `now`.
+    pub fn snapshot(&self, now: Instant) -> LiveSnapshot {
+        let inner = self.lock();
+        LiveSnapshot {
+            in_office: inner
+                .took_office
+                .map(|since| now.saturating_duration_since(since)),
+            agents: inner
+                .agents
+                .iter()
+                .map(|(id, agent)| {
+                    (
+                        id.clone(),
+                        (
+                            now.saturating_duration_since(agent.last_seen),
+                            agent.clone(),
+                        ),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// How many agents were heard from within `within` of `now`.
+    pub fn connected(&self, now: Instant, within: Duration) -> usize {
+        self.lock()
+            .agents
+            .values()
+            .filter(|agent| now.saturating_duration_since(agent.last_seen) <= within)
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mevfleet_common::chain::HealthState;
+
+    fn chain(name: &str, head: u64) -> ChainReport {
+        ChainReport {
+            chain: name.into(),
+            state: HealthState::Healthy,
+            head: Some(head),
+            head_timestamp: None,
+            syncing: Some(false),
+            peers: None,
+            rpc_latency_us: Some(900),
+            chain_id: Some(1),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn heartbeats_merge_deltas_and_unknown_agents_ask_for_everything() {
+        let view = LiveView::default();
+        let now = Instant::now();
+        view.took_office(now);
+        assert!(!view.heartbeat("a", ReportDelta::default(), now, 1));
+        view.hello("b", now, 1);
+        let full = ReportDelta {
+            chains: vec![chain("ethereum", 10), chain("base", 20)],
+            host: Some(HostReport::default()),
+            ..ReportDelta::default()
+        };
+        assert!(view.heartbeat("b", full, now, 2));
+        let delta = ReportDelta {
+            chains: vec![chain("base", 21)],
+            ..ReportDelta::default()
+        };
+        assert!(view.heartbeat("b", delta, now, 3));
+        let snapshot = view.snapshot(now);
+        let (_, b) = &snapshot.agents["b"];
+        assert_eq!(b.reports.chains["ethereum"].head, Some(10));
+        assert_eq!(b.reports.chains["base"].head, Some(21));
+        assert!(b.reports.host.is_some());
+        assert_eq!((b.heartbeats, b.last_seen_unix_ms), (2, 3));
+    }
+
+    #[test]
+    fn taking_or_leaving_office_starts_over() {
+        let view = LiveView::default();
+        let now = Instant::now();
+        view.took_office(now);
+        view.hello("a", now, 1);
+        assert_eq!(view.connected(now, Duration::from_secs(1)), 1);
+        view.stepped_down();
+        let snapshot = view.snapshot(now);
+        assert!(snapshot.in_office.is_none() && snapshot.agents.is_empty());
+        view.took_office(now);
+        assert_eq!(view.snapshot(now).in_office, Some(Duration::ZERO));
+    }
+}
