@@ -9,7 +9,10 @@ use mevfleet_common::identity::Role;
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
 use mevfleet_common::wire::{ErrorCode, RpcError};
 use mevfleet_coordinator::node::RaftTuning;
-use mevfleet_tests::{admin_request, init_logs, wait_until, TestCluster, DEFAULT_DEADLINE};
+use mevfleet_tests::{
+    admin_request, http_get, init_logs, promtool_check_metrics, wait_until, TestCluster,
+    DEFAULT_DEADLINE,
+};
 
 /// Writes `count` settings `{prefix}{i} = v{i}`, round-robin through the
 /// running members, and returns what was acknowledged.
@@ -279,55 +282,6 @@ async fn metrics_show_term_leader_indexes_and_replication_lag() -> anyhow::Resul
         "promtool check metrics:\n{lint}\n--- exposition:\n{text}"
     );
     cluster.stop_all().await
-}
-
-/// Runs `promtool check metrics` on `text`; returns what it complained
-/// about (empty when the exposition is clean).
-fn promtool_check_metrics(text: &str) -> anyhow::Result<String> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| anyhow::anyhow!("promtool (from scripts/setup.sh) did not run: {err}"))?;
-    child
-        .stdin
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("promtool stdin"))?
-        .write_all(text.as_bytes())?;
-    let out = child.wait_with_output()?;
-    let complaints = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    anyhow::ensure!(
-        out.status.success() || !complaints.trim().is_empty(),
-        "promtool failed without saying why"
-    );
-    Ok(complaints.trim().to_owned())
-}
-
-/// A plain HTTP/1.0 GET on loopback, returning the body.
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| anyhow::anyhow!("no HTTP body"))?;
-    anyhow::ensure!(
-        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
-        "{head}"
-    );
-    Ok(body.to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

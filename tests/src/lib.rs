@@ -5,6 +5,8 @@
 pub mod anvil;
 pub mod cluster;
 pub mod coordinator;
+pub mod fleet;
+pub mod http;
 pub mod pki;
 pub mod process;
 pub mod processes;
@@ -14,6 +16,8 @@ pub mod wait;
 pub use anvil::Anvil;
 pub use cluster::TestCluster;
 pub use coordinator::{admin_request, dial, dial_as, LOCALHOST};
+pub use fleet::{AgentNode, TestFleet};
+pub use http::{http_get, promtool_check_metrics};
 pub use pki::TestPki;
 pub use process::{bin_path, ChildProcess};
 pub use processes::{coordinator_configs, data_dirs, free_ports, ProcessMember};

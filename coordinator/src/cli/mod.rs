@@ -5,6 +5,7 @@
 mod ca;
 mod cluster;
 mod connect;
+mod fleet;
 mod output;
 mod ping;
 mod settings;
@@ -66,6 +67,16 @@ pub enum Command {
     /// The coordinator cluster: status, add and remove members.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Agents: presence, last heartbeat, and each chain node's state,
+    /// head, lag, peers and RPC latency.
+    Agents,
+    /// Chains: executor, epoch, healthy nodes, best head, standbys.
+    Chains,
+    /// GREEN, YELLOW or RED, with the reasons.
+    Status,
+    /// The morning checklist: cluster, node sync, MEV system, services,
+    /// disk, overnight alerts. Exits 1 when an item fails.
+    Check,
     /// Check that each coordinator answers and accepts these credentials.
     Ping,
     /// Replicated cluster settings: list, set, unset.
@@ -106,10 +117,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             cluster::run(command, &connect::Target::from_cli(&cli)?, cli.output).await
         }
         Command::Ping => ping::run(&connect::Target::from_cli(&cli)?, cli.output).await,
+        Command::Agents => fleet_command(fleet::FleetCommand::Agents, &cli).await,
+        Command::Chains => fleet_command(fleet::FleetCommand::Chains, &cli).await,
+        Command::Status => fleet_command(fleet::FleetCommand::Status, &cli).await,
+        Command::Check => fleet_command(fleet::FleetCommand::Check, &cli).await,
         Command::Settings(command) => {
             settings::run(command, &connect::Target::from_cli(&cli)?, cli.output).await
         }
     }
+}
+
+async fn fleet_command(command: fleet::FleetCommand, cli: &Cli) -> Result<(), CliError> {
+    fleet::run(command, &connect::Target::from_cli(cli)?, cli.output).await
 }
 
 /// Prints a write's receipt; a write the state refused is a failure.

@@ -313,7 +313,7 @@ pub fn status(
             reasons.push(reason(StatusLevel::Yellow, finding));
         }
     }
-    reasons.sort_by(|a, b| b.level.cmp(&a.level));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.level));
     StatusReport {
         level: reasons
             .iter()

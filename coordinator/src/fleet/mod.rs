@@ -28,8 +28,11 @@ use crate::node::{unix_ms, NodeCore, NodeError, Retry};
 use crate::raft::wire::{RaftRequest, RaftResponse};
 use crate::state::{Actor, Command, Outcome, Proposal};
 
-/// How long a forwarded fleet view may take (it asks every member).
-const VIEW_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long a forwarded fleet view may take. The leader asks every member
+/// for its status (800 ms at most each, in parallel); a forward that takes
+/// longer went to a leader that died, and is sent again once the followers
+/// know the new one.
+const VIEW_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The fleet service of one coordinator member.
 #[derive(Debug)]
