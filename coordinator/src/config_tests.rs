@@ -117,6 +117,16 @@ fn bad_files_name_the_key_and_what_was_expected() {
             "at most half",
         ),
         (
+            with("[failover]\nheartbeat_ms = 250\nagent_lost_ms = 400"),
+            "failover.agent_lost_ms",
+            "at least two heartbeats",
+        ),
+        (
+            with("[failover]\nleader_grace_ms = -1"),
+            "failover.leader_grace_ms",
+            "invalid value",
+        ),
+        (
             with("[failover]\nlease_ms = 10"),
             "failover.lease_ms",
             "out of range",

@@ -5,6 +5,7 @@
 mod ca;
 mod cluster;
 mod connect;
+mod dev;
 mod fleet;
 mod output;
 mod ping;
@@ -64,6 +65,8 @@ pub enum Command {
     /// Create the fleet CA and issue certificates.
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// A whole fleet on this machine: 3 coordinators, 2 agents, anvil nodes.
+    Dev(dev::DevArgs),
     /// The coordinator cluster: status, add and remove members.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -113,6 +116,7 @@ impl CliError {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Ca(command) => ca::run(command, cli.output),
+        Command::Dev(args) => dev::run(args).await,
         Command::Cluster(command) => {
             cluster::run(command, &connect::Target::from_cli(&cli)?, cli.output).await
         }

@@ -523,7 +523,7 @@ pub fn checks(
             "chain nodes".into(),
             CheckResult::Pass,
             format!(
-                "no node left healthy in the last {} h",
+                "no node went unhealthy in the last {} h",
                 OVERNIGHT.as_secs() / 3600
             ),
         ));
