@@ -332,3 +332,101 @@ async fn spooled_records_survive_a_coordinator_outage_and_apply_exactly_once() -
     assert!(overnight.contains("2 time(s) not healthy"), "{check}");
     fleet.stop().await
 }
+
+/// A stand-in for mev-boost or a relay (no real one is reachable here):
+/// answers every request with `status`, one request per connection.
+async fn status_server(status: u16) -> anyhow::Result<std::net::SocketAddr> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _read = stream.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _sent = stream.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mev_boost_relays_and_units_reach_the_checklist() -> anyhow::Result<()> {
+    init_logs();
+    let eth = Anvil::start(1, Some(0.5))?;
+    let boost = status_server(200).await?;
+    let good_relay = status_server(200).await?;
+    let bad_relay = status_server(503).await?;
+    let mut fleet = TestFleet::start(1).await?;
+    fleet.add_agent_with(
+        "host-a",
+        &[("ethereum", &eth)],
+        &format!(
+            "[mev_boost]\nurl = \"http://{boost}\"\nrelays = [\"http://0xabc@{good_relay}\", \"http://{bad_relay}\"]\n[[services]]\nunit = \"erigon-mev.service\"\nchain = \"ethereum\"\n[probe]\nhost_interval_ms = 200\n"
+        ),
+    )?;
+    fleet
+        .wait_chain_state("host-a", "ethereum", "healthy")
+        .await?;
+
+    // --- the relay that answers 503 fails the MEV system check, by name
+    let check = wait_until("mev-boost in the checklist", DEFAULT_DEADLINE, || async {
+        let check = fleet.cli_json(&["check"], &[1]).await.ok()?;
+        check["items"]
+            .to_string()
+            .contains("relays up 1/2")
+            .then_some(check)
+    })
+    .await?;
+    let items = check["items"].as_array().cloned().unwrap_or_default();
+    let boost_item = items
+        .iter()
+        .find(|i| i["subject"] == "host-a/mev-boost")
+        .ok_or_else(|| anyhow::anyhow!("{check}"))?;
+    assert_eq!(boost_item["result"], "fail", "{boost_item}");
+    let status = fleet.cli_json(&["status"], &[]).await?;
+    let reasons = status["reasons"].to_string();
+    assert!(
+        reasons.contains(&format!("relay http://{bad_relay}/ is down")),
+        "{status}"
+    );
+    // Relay credentials never leave the host.
+    assert!(!check.to_string().contains("0xabc"), "{check}");
+
+    // --- without systemd the unit is unknown: a warning, not a failure
+    let unit = items
+        .iter()
+        .find(|i| i["subject"] == "host-a/erigon-mev.service")
+        .ok_or_else(|| anyhow::anyhow!("{check}"))?;
+    let systemd = std::path::Path::new("/run/systemd/system").is_dir();
+    if !systemd {
+        assert_eq!(unit["result"], "warn", "{unit}");
+        assert!(
+            unit["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("unknown"),
+            "{unit}"
+        );
+    }
+
+    // --- the agent's /metrics carry mev-boost and the relays
+    let metrics = fleet.agent("host-a")?.get("/metrics").await?;
+    assert!(
+        metrics.contains("mevfleet_agent_mev_boost_up 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "mevfleet_agent_relay_up{{relay=\"http://{bad_relay}/\"}} 0"
+        )),
+        "{metrics}"
+    );
+    let lint = promtool_check_metrics(&metrics)?;
+    assert!(lint.is_empty(), "promtool:\n{lint}");
+    fleet.stop().await
+}

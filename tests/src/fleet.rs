@@ -102,6 +102,17 @@ impl TestFleet {
     /// Writes an agent's config and certificates, serving `chains` (name,
     /// anvil), and starts it.
     pub fn add_agent(&mut self, id: &str, chains: &[(&str, &Anvil)]) -> anyhow::Result<()> {
+        self.add_agent_with(id, chains, "")
+    }
+
+    /// Like [`Self::add_agent`], with `extra` TOML appended to its config
+    /// (`[mev_boost]`, `[[services]]`, ...).
+    pub fn add_agent_with(
+        &mut self,
+        id: &str,
+        chains: &[(&str, &Anvil)],
+        extra: &str,
+    ) -> anyhow::Result<()> {
         let creds = self.pki.issue_dir(Role::Agent, id)?;
         let (_, http) = free_ports()?;
         let file = |name: &str| creds.join(name).display().to_string();
@@ -124,6 +135,7 @@ impl TestFleet {
                 anvil.url()
             ));
         }
+        text.push_str(extra);
         let config = self.pki.root().join(format!("agent-{id}.toml"));
         std::fs::write(&config, text)?;
         let mut agent = AgentNode {

@@ -97,6 +97,11 @@ impl ChildProcess {
         Ok(())
     }
 
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits for the exit.
     pub async fn terminate(&mut self, deadline: Duration) -> anyhow::Result<ExitStatus> {
         let pid = self.child.id().to_string();
