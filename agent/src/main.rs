@@ -8,7 +8,7 @@ use clap::Parser;
 use mevfleet_agent::config::{AgentConfig, ValidAgentConfig};
 use mevfleet_agent::runtime;
 use mevfleet_common::config_file::{self, ConfigError};
-use mevfleet_common::daemon::{self, DaemonArgs, RunOutcome};
+use mevfleet_common::daemon::{self, DaemonArgs, RunOutcome, Threads};
 use mevfleet_common::identity::Role;
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::tls::Credentials;
@@ -24,7 +24,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    daemon::main(Args::parse().daemon, load, run)
+    // A guest on a node host: the cores belong to the chain node.
+    daemon::main(Args::parse().daemon, Threads::AtMost(2), load, run)
 }
 
 fn load(path: &Path) -> Result<(ValidAgentConfig, Credentials), ConfigError> {

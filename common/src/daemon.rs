@@ -33,10 +33,20 @@ pub enum RunOutcome {
     Unclean,
 }
 
+/// How many runtime worker threads a daemon uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// One per core (tokio's default).
+    PerCore,
+    /// At most this many, whatever the core count: for guests on a host
+    /// whose cores belong to something else (the agent beside a chain node).
+    AtMost(usize),
+}
+
 /// Loads the config with `load`, then runs `run` on a multi-threaded runtime.
 /// Exit codes: 0 clean stop or a valid `--check-config`; 2 bad config or
 /// credentials; 1 anything that failed while running.
-pub fn main<C, L, R, F, E>(args: DaemonArgs, load: L, run: R) -> ExitCode
+pub fn main<C, L, R, F, E>(args: DaemonArgs, threads: Threads, load: L, run: R) -> ExitCode
 where
     L: FnOnce(&Path) -> Result<C, ConfigError>,
     R: FnOnce(C) -> F,
@@ -55,7 +65,12 @@ where
         println!("config {} is valid", args.config.display());
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Threads::AtMost(most) = threads {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        builder.worker_threads(cores.min(most).max(1));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

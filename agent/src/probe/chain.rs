@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::U64;
 use alloy::providers::{Provider, ProviderBuilder, RootProvider};
-use alloy::rpc::types::SyncStatus;
+use alloy::rpc::client::BatchRequest;
+use alloy::rpc::types::{Block, SyncStatus};
 use mevfleet_common::chain::HealthState;
 use mevfleet_common::report::{ChainReport, SpoolRecord};
 use mevfleet_common::shutdown::Shutdown;
@@ -180,30 +180,46 @@ fn log_change(chain: &str, before: HealthState, after: HealthState, health: &Loc
     }
 }
 
-/// One probe: all reads at once, within `timeout`.
+/// One probe: every read in one JSON-RPC batch (one HTTP request), within
+/// `timeout`. The latency is the batch's round trip.
 pub async fn probe_once(provider: &RootProvider, timeout: Duration) -> Sample {
     let reads = async {
+        let client = provider.client();
+        let mut batch = BatchRequest::new(client);
+        let encode =
+            |err: alloy::transports::TransportError| format!("cannot encode a request: {err}");
+        let chain_id = batch
+            .add_call::<_, U64>("eth_chainId", &())
+            .map_err(encode)?;
+        let syncing = batch
+            .add_call::<_, SyncStatus>("eth_syncing", &())
+            .map_err(encode)?;
+        let block = batch
+            .add_call::<_, Option<Block>>("eth_getBlockByNumber", &("latest", false))
+            .map_err(encode)?;
+        let peers = batch
+            .add_call::<_, U64>("net_peerCount", &())
+            .map_err(encode)?;
         let started = Instant::now();
-        let head = async {
-            let block = provider.get_block_by_number(BlockNumberOrTag::Latest).await;
-            (block, started.elapsed())
-        };
-        let peers = provider.raw_request::<_, U64>("net_peerCount".into(), ());
-        let (chain_id, syncing, (block, latency), peers) =
-            tokio::join!(provider.get_chain_id(), provider.syncing(), head, peers);
+        batch.send().await.map_err(|err| err.to_string())?;
+        let latency = started.elapsed();
         let block = block
+            .await
             .map_err(|err| format!("eth_getBlockByNumber: {err}"))?
             .ok_or_else(|| "the node has no latest block".to_owned())?;
         Ok::<_, String>(NodeReading {
-            chain_id: chain_id.map_err(|err| format!("eth_chainId: {err}"))?,
+            chain_id: chain_id
+                .await
+                .map_err(|err| format!("eth_chainId: {err}"))?
+                .to::<u64>(),
             syncing: !matches!(
-                syncing.map_err(|err| format!("eth_syncing: {err}"))?,
+                syncing.await.map_err(|err| format!("eth_syncing: {err}"))?,
                 SyncStatus::None
             ),
             head: block.header.number,
             head_timestamp: block.header.timestamp,
             // Nodes without net_peerCount (anvil, some L2 nodes) report no peers.
-            peers: peers.ok().map(|count| count.to::<u64>()),
+            peers: peers.await.ok().map(|count| count.to::<u64>()),
             latency,
         })
     };

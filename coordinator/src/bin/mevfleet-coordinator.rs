@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mevfleet_common::config_file::{self, ConfigError};
-use mevfleet_common::daemon::{self, DaemonArgs, RunOutcome};
+use mevfleet_common::daemon::{self, DaemonArgs, RunOutcome, Threads};
 use mevfleet_common::identity::Role;
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::tls::Credentials;
@@ -25,7 +25,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    daemon::main(Args::parse().daemon, load, run)
+    daemon::main(Args::parse().daemon, Threads::PerCore, load, run)
 }
 
 fn load(path: &Path) -> Result<(ValidCoordinatorConfig, Credentials), ConfigError> {
