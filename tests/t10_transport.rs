@@ -101,6 +101,7 @@ async fn an_agent_is_welcomed_only_under_its_own_name() -> anyhow::Result<()> {
             version: "test".into(),
             labels: Default::default(),
             chains: vec!["ethereum".into()],
+            executes: Vec::new(),
         })
     };
 
@@ -412,6 +413,7 @@ async fn the_agent_uplink_reconnects_after_a_coordinator_restart() -> anyhow::Re
         version: "test".into(),
         labels: Default::default(),
         chains: Vec::new(),
+        executes: Vec::new(),
     };
     let handle = uplink::spawn(
         UplinkSettings::new(hello, vec![addr.into()]),
@@ -460,5 +462,6 @@ fn idle_inputs(spool_dir: &std::path::Path) -> anyhow::Result<UplinkInputs> {
         spool: Spool::open(spool_dir)?,
         limits: std::sync::Arc::new(tokio::sync::watch::channel(Default::default()).0),
         urgent: Default::default(),
+        executor: Default::default(),
     })
 }

@@ -4,6 +4,8 @@
 //! spool, and serves `/metrics` and `/health` locally.
 
 pub mod config;
+pub mod executor;
+pub mod gateway;
 pub mod http;
 pub mod probe;
 pub mod report;

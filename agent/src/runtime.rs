@@ -15,6 +15,8 @@ use tokio::sync::{mpsc, watch, Notify};
 use tracing::error;
 
 use crate::config::ValidAgentConfig;
+use crate::executor::ExecutorState;
+use crate::gateway;
 use crate::http::{self, AgentStatus};
 use crate::probe::chain::{self, ProbeHooks, ProbeSettings};
 use crate::probe::local;
@@ -46,6 +48,16 @@ pub enum AgentStartError {
     /// The uplink could not be set up.
     #[error(transparent)]
     Uplink(#[from] UplinkError),
+    /// A chain's gateway address could not be bound.
+    #[error("cannot bind the {chain} gateway on {addr}: {source} (change chains.gateway)")]
+    Gateway {
+        /// The chain.
+        chain: String,
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
 }
 
 /// A running agent's handles.
@@ -122,11 +134,46 @@ pub async fn start(
     };
     spawn_recorder(transitions_rx, spool.clone(), urgent.clone(), shutdown);
 
+    let executor = ExecutorState::default();
+    let mut gateways = Vec::new();
+    for chain in &valid.chains {
+        if let Some(addr) = chain.config.gateway {
+            let listener =
+                gateway::bind(addr)
+                    .await
+                    .map_err(|source| AgentStartError::Gateway {
+                        chain: chain.config.name.clone(),
+                        addr,
+                        source,
+                    })?;
+            gateways.push((
+                chain.config.name.clone(),
+                chain.config.rpc.clone(),
+                listener,
+            ));
+        }
+    }
+    for (chain, rpc, listener) in gateways {
+        gateway::spawn(
+            listener,
+            chain,
+            config.agent_id.clone(),
+            rpc,
+            executor.clone(),
+            shutdown,
+        );
+    }
     let hello = Hello {
         agent_id: config.agent_id.clone(),
         version: mevfleet_common::VERSION.to_owned(),
         labels: config.labels.clone(),
         chains: valid.chains.iter().map(|c| c.config.name.clone()).collect(),
+        executes: valid
+            .chains
+            .iter()
+            .filter(|c| c.config.execute && c.config.gateway.is_some())
+            .map(|c| c.config.name.clone())
+            .collect(),
     };
     let uplink = uplink::spawn(
         UplinkSettings::new(hello, config.coordinators.clone()),
@@ -135,6 +182,7 @@ pub async fn start(
             spool: spool.clone(),
             limits: Arc::new(limits_tx),
             urgent,
+            executor: executor.clone(),
         },
         creds,
         shutdown,

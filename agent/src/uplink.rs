@@ -22,6 +22,7 @@ use tokio::sync::{watch, Notify};
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
+use crate::executor::ExecutorState;
 use crate::report::{Snapshot, Sources};
 use crate::spool::Spool;
 
@@ -128,6 +129,8 @@ pub struct UplinkInputs {
     pub limits: Arc<watch::Sender<BTreeMap<String, ChainLimits>>>,
     /// Woken when something changed that should not wait for the next beat.
     pub urgent: Arc<Notify>,
+    /// The executor leases, renewed by heartbeats.
+    pub executor: ExecutorState,
 }
 
 /// Counters of the uplink's work, for `/metrics`.
@@ -397,10 +400,22 @@ impl Uplink {
             let delta = snapshot.delta_since(base.as_ref());
             seq += 1;
             let sent = std::time::Instant::now();
-            match call::<_, AgentResponse>(conn, &AgentRequest::Heartbeat { seq, delta }, limits)
-                .await
-            {
-                Ok(AgentResponse::HeartbeatAck { resend_full, .. }) => {
+            let holding = self.inputs.executor.holding(sent);
+            let request = AgentRequest::Heartbeat {
+                seq,
+                delta,
+                holding,
+            };
+            match call::<_, AgentResponse>(conn, &request, limits).await {
+                Ok(AgentResponse::HeartbeatAck {
+                    resend_full,
+                    control,
+                    ..
+                }) => {
+                    if self.inputs.executor.apply(&control, sent) {
+                        // Tell the leader at once that this agent stopped.
+                        self.inputs.urgent.notify_one();
+                    }
                     self.stats.heartbeats.fetch_add(1, Ordering::Relaxed);
                     self.stats
                         .last_heartbeat_rtt_us

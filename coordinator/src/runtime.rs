@@ -84,6 +84,7 @@ impl BoundCoordinator {
         let core = NodeCore::start(node, self.server.endpoint().clone(), &self.creds).await?;
         let fleet = Fleet::new(core.clone(), policy);
         fleet.spawn_leadership_watch(shutdown);
+        fleet.spawn_failover(shutdown);
         self.server.spawn(fleet.clone(), shutdown);
         http::spawn(self.http, fleet.clone(), shutdown);
         let watched = core.clone();

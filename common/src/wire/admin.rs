@@ -43,6 +43,28 @@ pub enum AdminRequest {
     GetSettings,
     /// The fleet as the leader sees it (`agents`, `chains`, `status`, `check`).
     FleetView,
+    /// Moves a chain's executor role to `agent` (operator or admin), if the
+    /// chain is still at `expected_epoch`.
+    AssignExecutor {
+        /// The chain.
+        chain: String,
+        /// The new executor.
+        agent: String,
+        /// The epoch the operator saw.
+        expected_epoch: u64,
+    },
+    /// Halts every executor fleet-wide (true) or resumes (false) (operator or admin).
+    EmergencyStop {
+        /// Halt or resume.
+        halted: bool,
+    },
+    /// Puts one agent in or out of safe mode (operator or admin).
+    SafeMode {
+        /// The agent.
+        agent: String,
+        /// On or off.
+        on: bool,
+    },
 }
 
 /// A coordinator's answer to the CLI.

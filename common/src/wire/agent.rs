@@ -16,12 +16,16 @@ pub enum AgentRequest {
     /// The first request on a connection: who the agent says it is (checked
     /// against its certificate) and what it serves, for the registry.
     Hello(Hello),
-    /// A heartbeat with what changed since the last acknowledged one.
+    /// A heartbeat with what changed since the last acknowledged one. It
+    /// is also the request to renew the executor leases the agent holds.
     Heartbeat {
         /// Increases by one per heartbeat within a session.
         seq: u64,
         /// What changed.
         delta: ReportDelta,
+        /// The leases the agent held when it sent this (chain, epoch); a
+        /// chain missing here is one it has stopped executing on.
+        holding: Vec<Held>,
     },
     /// Spooled records to commit, in spool order.
     Deliver {
@@ -43,6 +47,17 @@ pub struct Hello {
     pub labels: BTreeMap<String, String>,
     /// The chains it serves.
     pub chains: Vec<String>,
+    /// The chains it may execute on (`execute = true` with a gateway).
+    pub executes: Vec<String>,
+}
+
+/// A lease an agent holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    /// The chain.
+    pub chain: String,
+    /// The epoch it was granted for.
+    pub epoch: u64,
 }
 
 /// A coordinator's answer to an agent.
@@ -63,6 +78,8 @@ pub enum AgentResponse {
         seq: u64,
         /// Whether the next heartbeat must carry everything.
         resend_full: bool,
+        /// Leases and the fleet's execution switches.
+        control: Control,
     },
     /// Records up to and including `through_seq` are committed (now or
     /// before): the agent may drop them.
@@ -96,4 +113,41 @@ pub struct ChainLimits {
     pub min_peers: u32,
     /// A median RPC latency above this is degraded.
     pub high_latency_ms: u64,
+}
+
+/// What a heartbeat's answer tells the agent about execution. Leases count
+/// on the agent's monotonic clock from when it sent the heartbeat; a chain
+/// not granted here must stop executing at once.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Control {
+    /// The leases granted (renewed) by this answer.
+    pub grants: Vec<Grant>,
+    /// Emergency stop: no executor may execute.
+    pub halted: bool,
+    /// This agent is in safe mode: it executes nothing.
+    pub safe_mode: bool,
+    /// Who executes each chain the agent serves, to name in refusals.
+    pub executors: Vec<ExecutorInfo>,
+}
+
+/// One lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The chain.
+    pub chain: String,
+    /// The fencing epoch.
+    pub epoch: u64,
+    /// How long it lasts from when the heartbeat was sent.
+    pub lease_ms: u64,
+}
+
+/// The executor of one chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutorInfo {
+    /// The chain.
+    pub chain: String,
+    /// The agent, if any.
+    pub agent: Option<String>,
+    /// The epoch.
+    pub epoch: u64,
 }

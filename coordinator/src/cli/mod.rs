@@ -6,6 +6,7 @@ mod ca;
 mod cluster;
 mod connect;
 mod dev;
+mod execution;
 mod fleet;
 mod output;
 mod ping;
@@ -80,6 +81,12 @@ pub enum Command {
     /// The morning checklist: cluster, node sync, MEV system, services,
     /// disk, overnight alerts. Exits 1 when an item fails.
     Check,
+    /// Move a chain's executor role (to the best standby, or --to AGENT).
+    Failover(execution::FailoverArgs),
+    /// Halt every executor fleet-wide: every gateway refuses writes.
+    EmergencyStop,
+    /// Undo an emergency stop.
+    Resume,
     /// Check that each coordinator answers and accepts these credentials.
     Ping,
     /// Replicated cluster settings: list, set, unset.
@@ -121,6 +128,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             cluster::run(command, &connect::Target::from_cli(&cli)?, cli.output).await
         }
         Command::Ping => ping::run(&connect::Target::from_cli(&cli)?, cli.output).await,
+        Command::Failover(args) => {
+            execution::failover(args, &connect::Target::from_cli(&cli)?, cli.output).await
+        }
+        Command::EmergencyStop => {
+            execution::emergency_stop(true, &connect::Target::from_cli(&cli)?, cli.output).await
+        }
+        Command::Resume => {
+            execution::emergency_stop(false, &connect::Target::from_cli(&cli)?, cli.output).await
+        }
         Command::Agents => fleet_command(fleet::FleetCommand::Agents, &cli).await,
         Command::Chains => fleet_command(fleet::FleetCommand::Chains, &cli).await,
         Command::Status => fleet_command(fleet::FleetCommand::Status, &cli).await,

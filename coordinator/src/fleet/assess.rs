@@ -16,7 +16,7 @@ use mevfleet_common::wire::fleet::{
 
 use super::live::{LiveAgent, LiveSnapshot};
 use super::policy::{FleetPolicy, OVERNIGHT};
-use crate::state::{AgentRecord, ChainEvent};
+use crate::state::{AgentRecord, Assignment, ChainEvent};
 
 /// What the view is built from.
 #[derive(Debug)]
@@ -29,6 +29,10 @@ pub struct AssessInput<'a> {
     pub registry: &'a BTreeMap<String, crate::state::AgentRecord>,
     /// Committed chain events.
     pub events: &'a [ChainEvent],
+    /// Executor assignments by chain.
+    pub executors: &'a BTreeMap<String, Assignment>,
+    /// Whether the emergency stop is in force.
+    pub halted: bool,
     /// The live view.
     pub live: &'a LiveSnapshot,
     /// The cluster.
@@ -52,7 +56,16 @@ pub fn assess(input: AssessInput<'_>) -> FleetView {
         .values()
         .map(|record| agent_view(record, &input, &best_heads))
         .collect();
-    let chains = chain_views(&agents, &best_heads, input.policy);
+    let mut chains = chain_views(&agents, &best_heads, input.policy);
+    for chain in &mut chains {
+        if let Some(assignment) = input.executors.get(&chain.chain) {
+            chain.executor = assignment.agent.clone();
+            chain.epoch = Some(assignment.epoch);
+            chain
+                .standbys
+                .retain(|id| Some(id) != assignment.agent.as_ref());
+        }
+    }
     let cutoff = input.now_ms.saturating_sub(OVERNIGHT.as_millis() as u64);
     let events: Vec<EventView> = input
         .events
@@ -68,7 +81,17 @@ pub fn assess(input: AssessInput<'_>) -> FleetView {
             seq: event.seq,
         })
         .collect();
-    let status = status(&agents, &chains, &input.cluster, input.policy, input.now_ms);
+    let mut status = status(&agents, &chains, &input.cluster, input.policy, input.now_ms);
+    if input.halted {
+        status.level = StatusLevel::Red;
+        status.reasons.insert(
+            0,
+            Reason {
+                level: StatusLevel::Red,
+                text: "emergency stop: no executor may execute (mevfleet resume undoes it)".into(),
+            },
+        );
+    }
     let checks = checks(&agents, &events, &input.cluster, input.policy);
     FleetView {
         leader: input.leader,

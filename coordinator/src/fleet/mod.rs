@@ -4,6 +4,8 @@
 //! the leader, wherever they arrive.
 
 pub mod assess;
+pub mod failover;
+pub mod lease;
 pub mod live;
 pub mod policy;
 
@@ -13,20 +15,24 @@ use std::time::{Duration, Instant};
 use mevfleet_common::identity::PeerIdentity;
 use mevfleet_common::report::{ReportDelta, Spooled};
 use mevfleet_common::shutdown::Shutdown;
-use mevfleet_common::wire::admin::ServerInfo;
-use mevfleet_common::wire::agent::{AgentResponse, Hello, Welcome};
+use mevfleet_common::wire::admin::{ClusterStatus, ServerInfo};
+use mevfleet_common::wire::agent::{AgentResponse, Control, ExecutorInfo, Held, Hello, Welcome};
 use mevfleet_common::wire::fleet::FleetView;
 use mevfleet_common::wire::{ErrorCode, WireError};
 use openraft::ServerState;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 pub use assess::{assess, AssessInput};
+pub use lease::{LeaseBook, LeaseTiming};
 pub use live::LiveView;
 pub use policy::FleetPolicy;
 
 use crate::node::{unix_ms, NodeCore, NodeError, Retry};
 use crate::raft::wire::{RaftRequest, RaftResponse};
 use crate::state::{Actor, Command, Outcome, Proposal};
+
+/// How often the leader checks whether an executor role must move.
+const FAILOVER_TICK: Duration = Duration::from_millis(100);
 
 /// How long a forwarded fleet view may take. The leader asks every member
 /// for its status (800 ms at most each, in parallel); a forward that takes
@@ -39,6 +45,8 @@ const VIEW_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Fleet {
     core: Arc<NodeCore>,
     live: LiveView,
+    leases: std::sync::Mutex<LeaseBook>,
+    activating: std::sync::Mutex<std::collections::BTreeSet<(String, u64)>>,
     policy: FleetPolicy,
 }
 
@@ -56,6 +64,8 @@ impl Fleet {
         Arc::new(Self {
             core,
             live: LiveView::default(),
+            leases: Default::default(),
+            activating: Default::default(),
             policy,
         })
     }
@@ -109,6 +119,7 @@ impl Fleet {
         let unchanged = known.as_ref().is_some_and(|record| {
             record.labels == hello.labels
                 && record.chains == hello.chains
+                && record.executes == hello.executes
                 && record.version == hello.version
         });
         if !unchanged {
@@ -119,6 +130,7 @@ impl Fleet {
                     id: hello.agent_id.clone(),
                     labels: hello.labels.clone(),
                     chains: hello.chains.clone(),
+                    executes: hello.executes.clone(),
                     version: hello.version.clone(),
                 },
             };
@@ -140,21 +152,115 @@ impl Fleet {
         }))
     }
 
-    /// A heartbeat into the live view, or where the leader is.
-    pub fn heartbeat(&self, peer: &PeerIdentity, seq: u64, delta: ReportDelta) -> AgentResponse {
+    fn book(&self) -> std::sync::MutexGuard<'_, LeaseBook> {
+        self.leases
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A heartbeat into the live view, answered with the agent's leases,
+    /// or where the leader is.
+    pub async fn heartbeat(
+        self: &Arc<Self>,
+        peer: &PeerIdentity,
+        seq: u64,
+        delta: ReportDelta,
+        holding: Vec<Held>,
+    ) -> AgentResponse {
         if let Leadership::Elsewhere(leader) = self.leadership() {
             return AgentResponse::NotLeader { leader };
         }
-        let known = self
-            .live
-            .heartbeat(&peer.name, delta, Instant::now(), unix_ms());
+        let now = Instant::now();
+        let known = self.live.heartbeat(&peer.name, delta, now, unix_ms());
         if !known {
             debug!(agent.id = %peer.name, "heartbeat from an agent new to this leader");
+        }
+        let quorum_age = self
+            .core
+            .raft()
+            .metrics()
+            .borrow()
+            .millis_since_quorum_ack
+            .map(Duration::from_millis);
+        let timing = LeaseTiming::for_lease(self.policy.lease);
+        let agent = peer.name.as_str();
+        let (answer, control) = self
+            .core
+            .view()
+            .read(|applied| {
+                let state = &applied.state;
+                let answer = self
+                    .book()
+                    .on_heartbeat(agent, &holding, state, now, timing, quorum_age);
+                let serves = state
+                    .agents
+                    .get(agent)
+                    .map(|r| r.chains.clone())
+                    .unwrap_or_default();
+                let control = Control {
+                    grants: answer.grants.clone(),
+                    halted: state.halted,
+                    safe_mode: state.safe_mode.contains(agent),
+                    executors: serves
+                        .iter()
+                        .map(|chain| {
+                            let assignment = state.executors.get(chain);
+                            ExecutorInfo {
+                                chain: chain.clone(),
+                                agent: assignment.and_then(|a| a.agent.clone()),
+                                epoch: assignment.map_or(0, |a| a.epoch),
+                            }
+                        })
+                        .collect(),
+                };
+                (answer, control)
+            })
+            .await;
+        for (chain, epoch) in answer.activate {
+            self.activate(chain, epoch);
         }
         AgentResponse::HeartbeatAck {
             seq,
             resend_full: !known,
+            control,
         }
+    }
+
+    /// Commits that a handover is safe, once (in the background: the
+    /// heartbeat that found it safe is answered at once, and the holder gets
+    /// its lease on its next heartbeat).
+    fn activate(self: &Arc<Self>, chain: String, epoch: u64) {
+        let key = (chain.clone(), epoch);
+        let fresh = self
+            .activating
+            .lock()
+            .map(|mut set| set.insert(key.clone()))
+            .unwrap_or(false);
+        if !fresh {
+            return;
+        }
+        let fleet = self.clone();
+        tokio::spawn(async move {
+            let proposal = Proposal {
+                actor: Actor::new("coordinator", format!("node-{}", fleet.core.node_id())),
+                at_ms: unix_ms(),
+                command: Command::ActivateExecutor {
+                    chain: chain.clone(),
+                    epoch,
+                },
+            };
+            match fleet.core.write_here(proposal).await {
+                Ok(_) => {
+                    info!(chain = %chain, epoch, "executor handover is safe: the new executor may execute")
+                }
+                Err(err) => {
+                    warn!(chain = %chain, epoch, error = %err, "cannot activate the executor")
+                }
+            }
+            if let Ok(mut set) = fleet.activating.lock() {
+                set.remove(&key);
+            }
+        });
     }
 
     /// Commits spooled records (exactly once per sequence number).
@@ -225,11 +331,14 @@ impl Fleet {
             return Err(NodeError::NotLeader);
         }
         let cluster = self.core.cluster_status().await;
+        Ok(self.assess_now(cluster).await)
+    }
+
+    async fn assess_now(&self, cluster: ClusterStatus) -> FleetView {
         let live = self.live.snapshot(Instant::now());
         let policy = &self.policy;
         let leader = self.core.node_id();
-        Ok(self
-            .core
+        self.core
             .view()
             .read(|applied| {
                 assess(AssessInput {
@@ -237,12 +346,78 @@ impl Fleet {
                     now_ms: unix_ms(),
                     registry: &applied.state.agents,
                     events: &applied.state.events,
+                    executors: &applied.state.executors,
+                    halted: applied.state.halted,
                     live: &live,
                     cluster,
                     policy,
                 })
             })
-            .await)
+            .await
+    }
+
+    /// On the leader, every `FAILOVER_TICK`: decide which executor roles
+    /// must move and commit the moves.
+    pub fn spawn_failover(self: &Arc<Self>, shutdown: &Shutdown) {
+        let fleet = self.clone();
+        let token = shutdown.token().clone();
+        shutdown.spawn("failover", async move {
+            let mut ticks = tokio::time::interval(FAILOVER_TICK);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = ticks.tick() => {}
+                }
+                if !matches!(fleet.leadership(), Leadership::Here) {
+                    continue;
+                }
+                fleet.failover_once().await;
+            }
+        });
+    }
+
+    async fn failover_once(&self) {
+        let in_office = self
+            .live
+            .snapshot(Instant::now())
+            .in_office
+            .unwrap_or_default();
+        let view = self
+            .assess_now(ClusterStatus {
+                leader: Some(self.core.node_id()),
+                term: 0,
+                members: Vec::new(),
+            })
+            .await;
+        let commands = self
+            .core
+            .view()
+            .read(|applied| {
+                failover::decide(
+                    &view,
+                    &applied.state.agents,
+                    &applied.state.executors,
+                    in_office,
+                    self.policy.leader_grace,
+                )
+            })
+            .await;
+        for command in commands {
+            let what = command.describe();
+            let proposal = Proposal {
+                actor: Actor::new("coordinator", format!("node-{}", self.core.node_id())),
+                at_ms: unix_ms(),
+                command,
+            };
+            match self.core.write_here(proposal).await {
+                Ok((_, Outcome::Refused(reason))) => {
+                    debug!(what = %what, reason = %reason, "failover not applied")
+                }
+                Ok(_) => info!(what = %what, "failover"),
+                Err(err) => warn!(what = %what, error = %err, "failover not committed"),
+            }
+        }
     }
 
     /// Keeps the live view in step with leadership: a member that takes
@@ -264,8 +439,10 @@ impl Fleet {
                             "took office: waiting for agents to reconnect"
                         );
                         fleet.live.took_office(Instant::now());
+                        fleet.book().took_office(Instant::now());
                     } else {
                         fleet.live.stepped_down();
+                        fleet.book().stepped_down();
                     }
                 }
                 tokio::select! {

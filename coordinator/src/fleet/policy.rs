@@ -17,6 +17,8 @@ pub const OVERNIGHT: Duration = Duration::from_secs(12 * 3600);
 pub struct FleetPolicy {
     /// How often agents heartbeat.
     pub heartbeat: Duration,
+    /// How long an executor lease lasts.
+    pub lease: Duration,
     /// An agent silent for longer than this is lost.
     pub agent_lost: Duration,
     /// A new leader waits this long for agents to reconnect before it marks
@@ -32,6 +34,7 @@ impl Default for FleetPolicy {
     fn default() -> Self {
         Self {
             heartbeat: Duration::from_millis(250),
+            lease: Duration::from_millis(2000),
             agent_lost: Duration::from_secs(3),
             leader_grace: Duration::from_secs(10),
             chains: BTreeMap::new(),
@@ -46,6 +49,7 @@ impl FleetPolicy {
         let failover = &config.config.failover;
         Self {
             heartbeat: Duration::from_millis(failover.heartbeat_ms),
+            lease: Duration::from_millis(failover.lease_ms),
             agent_lost: Duration::from_millis(failover.agent_lost_ms),
             leader_grace: Duration::from_millis(failover.leader_grace_ms),
             chains: config

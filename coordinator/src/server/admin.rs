@@ -136,6 +136,40 @@ impl Handler for AdminService {
                     QueryResult::Settings(settings) => Ok(AdminResponse::Settings(settings)),
                 }
             }
+            AdminRequest::AssignExecutor {
+                chain,
+                agent,
+                expected_epoch,
+            } => {
+                require(
+                    peer,
+                    &[Role::Admin, Role::Operator],
+                    "move an executor role",
+                )?;
+                let reason = format!("manual failover by {peer}");
+                self.write(
+                    peer,
+                    Command::AssignExecutor {
+                        chain,
+                        agent: Some(agent),
+                        expected_epoch,
+                        reason,
+                    },
+                )
+                .await
+            }
+            AdminRequest::EmergencyStop { halted } => {
+                require(
+                    peer,
+                    &[Role::Admin, Role::Operator],
+                    "stop or resume execution",
+                )?;
+                self.write(peer, Command::EmergencyStop { halted }).await
+            }
+            AdminRequest::SafeMode { agent, on } => {
+                require(peer, &[Role::Admin, Role::Operator], "change safe mode")?;
+                self.write(peer, Command::SafeMode { agent, on }).await
+            }
             AdminRequest::FleetView => {
                 let view = self.fleet.view().await.map_err(node_error)?;
                 Ok(AdminResponse::Fleet(Box::new(view)))

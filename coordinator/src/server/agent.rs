@@ -48,7 +48,11 @@ impl Handler for AgentService {
                     .hello(peer, hello, self.whoami.info_for(peer))
                     .await
             }
-            AgentRequest::Heartbeat { seq, delta } => Ok(self.fleet.heartbeat(peer, seq, delta)),
+            AgentRequest::Heartbeat {
+                seq,
+                delta,
+                holding,
+            } => Ok(self.fleet.heartbeat(peer, seq, delta, holding).await),
             AgentRequest::Deliver { spool_id, records } => {
                 self.fleet.deliver(peer, spool_id, records).await
             }

@@ -44,8 +44,40 @@ pub enum Command {
         labels: BTreeMap<String, String>,
         /// The chains it serves.
         chains: Vec<String>,
+        /// The chains it may execute on (execute = true, with a gateway).
+        executes: Vec<String>,
         /// Its version.
         version: String,
+    },
+    /// Moves a chain's executor role (fenced: only from `expected_epoch`).
+    AssignExecutor {
+        /// The chain.
+        chain: String,
+        /// The new executor, or none.
+        agent: Option<String>,
+        /// The epoch the decision was made on.
+        expected_epoch: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A handover is safe: the assignment at `epoch` may be granted leases.
+    ActivateExecutor {
+        /// The chain.
+        chain: String,
+        /// The epoch.
+        epoch: u64,
+    },
+    /// Halts (or resumes) every executor fleet-wide.
+    EmergencyStop {
+        /// True to halt, false to resume.
+        halted: bool,
+    },
+    /// Puts one agent in (or out of) safe mode: it executes nothing.
+    SafeMode {
+        /// The agent.
+        agent: String,
+        /// On or off.
+        on: bool,
     },
     /// An agent is removed from the registry.
     ForgetAgent {
@@ -91,6 +123,30 @@ impl Command {
                 format!("register agent {id} (chains: {})", chains.join(","))
             }
             Command::ForgetAgent { id } => format!("forget agent {id}"),
+            Command::AssignExecutor {
+                chain,
+                agent,
+                expected_epoch,
+                reason,
+            } => format!(
+                "executor of {chain}: {} (from epoch {expected_epoch}; {reason})",
+                agent.as_deref().unwrap_or("nobody")
+            ),
+            Command::ActivateExecutor { chain, epoch } => {
+                format!("executor of {chain} at epoch {epoch} may execute")
+            }
+            Command::EmergencyStop { halted: true } => {
+                "emergency stop: every executor halted".into()
+            }
+            Command::EmergencyStop { halted: false } => {
+                "resume: executors may execute again".into()
+            }
+            Command::SafeMode { agent, on } => {
+                format!(
+                    "safe mode {} for agent {agent}",
+                    if *on { "on" } else { "off" }
+                )
+            }
             Command::SetSetting { key, value } => format!("set {key} = {value}"),
             Command::DeleteSetting { key } => format!("delete setting {key}"),
             Command::AgentRecords { agent, records, .. } => match (records.first(), records.last())

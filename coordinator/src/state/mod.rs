@@ -3,6 +3,7 @@
 //! machine feeds proposals in log order and persists snapshots of this.
 
 mod command;
+mod executor;
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use mevfleet_common::report::{SpoolRecord, Spooled};
 use serde::{Deserialize, Serialize};
 
 pub use command::{Actor, Command, Outcome, Proposal};
+pub use executor::Assignment;
 
 /// How many audit entries the state keeps; older ones are dropped (the
 /// count of dropped entries is kept so gaps are visible).
@@ -25,6 +27,8 @@ pub struct AgentRecord {
     pub labels: BTreeMap<String, String>,
     /// The chains it serves.
     pub chains: Vec<String>,
+    /// The chains it may execute on.
+    pub executes: Vec<String>,
     /// Its version when it last registered.
     pub version: String,
     /// When it first registered (ms since the Unix epoch, leader's clock).
@@ -97,6 +101,12 @@ pub struct FleetState {
     pub events_dropped: u64,
     /// Each agent's spool mark, by agent id.
     pub spools: BTreeMap<String, SpoolMark>,
+    /// The executor role by chain.
+    pub executors: BTreeMap<String, Assignment>,
+    /// Emergency stop: no executor may execute.
+    pub halted: bool,
+    /// Agents in safe mode.
+    pub safe_mode: std::collections::BTreeSet<String>,
 }
 
 impl FleetState {
@@ -108,6 +118,7 @@ impl FleetState {
                 id,
                 labels,
                 chains,
+                executes,
                 version,
             } => {
                 let now = proposal.at_ms;
@@ -118,12 +129,14 @@ impl FleetState {
                         id: id.clone(),
                         labels: BTreeMap::new(),
                         chains: Vec::new(),
+                        executes: Vec::new(),
                         version: String::new(),
                         registered_ms: now,
                         updated_ms: now,
                     });
                 record.labels = labels.clone();
                 record.chains = chains.clone();
+                record.executes = executes.clone();
                 record.version = version.clone();
                 record.updated_ms = now;
                 Outcome::Done
@@ -149,6 +162,31 @@ impl FleetState {
                 spool_id,
                 records,
             } => self.apply_records(agent, *spool_id, records),
+            Command::AssignExecutor {
+                chain,
+                agent,
+                expected_epoch,
+                reason,
+            } => self.assign_executor(
+                chain,
+                agent.as_deref(),
+                *expected_epoch,
+                reason,
+                proposal.at_ms,
+            ),
+            Command::ActivateExecutor { chain, epoch } => self.activate_executor(chain, *epoch),
+            Command::EmergencyStop { halted } => {
+                self.halted = *halted;
+                Outcome::Done
+            }
+            Command::SafeMode { agent, on } => {
+                if *on {
+                    self.safe_mode.insert(agent.clone());
+                } else {
+                    self.safe_mode.remove(agent);
+                }
+                Outcome::Done
+            }
             Command::Membership { what } => Outcome::Recorded(what.clone()),
         };
         self.audit.push(AuditEntry {

@@ -67,6 +67,7 @@ fn an_agent_registers_once_and_updates_in_place() {
         id: "host-a".into(),
         labels: [("region".to_owned(), "eu".to_owned())].into(),
         chains: vec!["ethereum".into()],
+        executes: vec!["ethereum".into()],
         version: version.into(),
     };
     state.apply(1, &proposal(register("0.1.0")));
@@ -155,6 +156,7 @@ fn registered() -> FleetState {
             id: "host-a".into(),
             labels: BTreeMap::new(),
             chains: vec!["ethereum".into()],
+            executes: vec!["ethereum".into()],
             version: "0".into(),
         }),
     );
@@ -209,4 +211,87 @@ fn records_from_an_unregistered_agent_are_refused() {
     let outcome = state.apply(1, &proposal(records(7, &[1])));
     assert!(matches!(outcome, Outcome::Refused(_)), "{outcome:?}");
     assert!(state.events.is_empty() && state.spools.is_empty());
+}
+
+fn assign(chain: &str, agent: Option<&str>, expected_epoch: u64) -> Command {
+    Command::AssignExecutor {
+        chain: chain.into(),
+        agent: agent.map(str::to_owned),
+        expected_epoch,
+        reason: "test".into(),
+    }
+}
+
+#[test]
+fn executor_assignments_are_fenced_by_epoch() {
+    let mut state = registered();
+    let cases: Vec<(Command, bool, u64, bool)> = vec![
+        // (command, applied, epoch after, active after)
+        (assign("ethereum", Some("host-a"), 0), true, 1, true),
+        (assign("ethereum", Some("host-a"), 1), false, 1, true),
+        (assign("ethereum", Some("nobody-such"), 1), false, 1, true),
+        (assign("base", Some("host-a"), 0), false, 1, true),
+        (assign("ethereum", None, 0), false, 1, true),
+        (assign("ethereum", None, 1), true, 2, false),
+        (
+            Command::ActivateExecutor {
+                chain: "ethereum".into(),
+                epoch: 1,
+            },
+            false,
+            2,
+            false,
+        ),
+        (
+            Command::ActivateExecutor {
+                chain: "ethereum".into(),
+                epoch: 2,
+            },
+            true,
+            2,
+            true,
+        ),
+    ];
+    for (i, (command, applied, epoch, active)) in cases.into_iter().enumerate() {
+        let outcome = state.apply(10 + i as u64, &proposal(command));
+        assert_eq!(
+            !matches!(outcome, Outcome::Refused(_)),
+            applied,
+            "case {i}: {outcome:?}"
+        );
+        let current = state.executors.get("ethereum");
+        assert_eq!(current.map_or(0, |a| a.epoch), epoch, "case {i}");
+        assert_eq!(current.is_some_and(|a| a.active), active, "case {i}");
+    }
+}
+
+#[test]
+fn a_handover_from_a_holder_starts_inactive() {
+    let mut state = registered();
+    state.apply(
+        2,
+        &proposal(Command::RegisterAgent {
+            id: "host-b".into(),
+            labels: BTreeMap::new(),
+            chains: vec!["ethereum".into()],
+            executes: vec!["ethereum".into()],
+            version: "0".into(),
+        }),
+    );
+    state.apply(3, &proposal(assign("ethereum", Some("host-a"), 0)));
+    state.apply(4, &proposal(assign("ethereum", Some("host-b"), 1)));
+    let current = &state.executors["ethereum"];
+    assert_eq!(
+        (current.agent.as_deref(), current.epoch, current.active),
+        (Some("host-b"), 2, false)
+    );
+    state.apply(5, &proposal(Command::EmergencyStop { halted: true }));
+    state.apply(
+        6,
+        &proposal(Command::SafeMode {
+            agent: "host-a".into(),
+            on: true,
+        }),
+    );
+    assert!(state.halted && state.safe_mode.contains("host-a"));
 }

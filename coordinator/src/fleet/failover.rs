@@ -1,0 +1,108 @@
+//! The failover decision, as a pure function of the fleet view, the
+//! committed assignments and how long this leader has been in office:
+//! which chains' executor role to move, and where. It never moves a role
+//! that works (no flapping back), waits while the holder is reconnecting or
+//! the leader is new, and moves it only to a connected agent whose node is
+//! healthy and which may execute on the chain, best first (least lag, then
+//! lowest latency, then name).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use mevfleet_common::wire::fleet::{FleetView, Presence};
+
+use crate::state::{AgentRecord, Assignment, Command};
+
+/// Why a holder must give the role up, if it must.
+fn must_move(view: &FleetView, agent: &str, chain: &str) -> Option<String> {
+    let Some(holder) = view.agents.iter().find(|a| a.id == agent) else {
+        return Some(format!("{agent} is no longer registered"));
+    };
+    match holder.presence {
+        Presence::Lost => return Some(format!("agent {agent} is lost")),
+        Presence::Reconnecting => return None,
+        Presence::Connected => {}
+    }
+    let node = holder.chains.iter().find(|c| c.chain == chain)?;
+    match node.state.as_str() {
+        // Usable: a degraded or slightly lagging node keeps the role.
+        "healthy" | "degraded" | "lagging" => None,
+        state => Some(format!("{agent}/{chain} is {state}")),
+    }
+}
+
+/// The best standby for `chain`, other than `except`.
+fn best_standby(
+    view: &FleetView,
+    registry: &BTreeMap<String, AgentRecord>,
+    chain: &str,
+    except: Option<&str>,
+) -> Option<String> {
+    let mut candidates: Vec<(u64, u64, &str)> = view
+        .agents
+        .iter()
+        .filter(|a| a.presence == Presence::Connected && Some(a.id.as_str()) != except)
+        .filter(|a| {
+            registry
+                .get(&a.id)
+                .is_some_and(|r| r.executes.iter().any(|c| c == chain))
+        })
+        .filter_map(|a| {
+            let node = a
+                .chains
+                .iter()
+                .find(|c| c.chain == chain && c.is_healthy())?;
+            let latency_us = node
+                .rpc_latency_ms
+                .map_or(u64::MAX, |ms| (ms * 1000.0) as u64);
+            Some((node.lag.unwrap_or(0), latency_us, a.id.as_str()))
+        })
+        .collect();
+    candidates.sort_unstable();
+    candidates.first().map(|(_, _, id)| (*id).to_owned())
+}
+
+/// The commands that move executor roles, if any must move.
+pub fn decide(
+    view: &FleetView,
+    registry: &BTreeMap<String, AgentRecord>,
+    executors: &BTreeMap<String, Assignment>,
+    in_office: Duration,
+    grace: Duration,
+) -> Vec<Command> {
+    // A new leader has not heard from every agent yet.
+    if in_office < grace {
+        return Vec::new();
+    }
+    let mut chains: Vec<&str> = registry
+        .values()
+        .flat_map(|r| r.executes.iter().map(String::as_str))
+        .collect();
+    chains.sort_unstable();
+    chains.dedup();
+    let mut commands = Vec::new();
+    for chain in chains {
+        let current = executors.get(chain);
+        let holder = current.and_then(|a| a.agent.as_deref());
+        let reason = match holder {
+            Some(agent) => match must_move(view, agent, chain) {
+                Some(reason) => reason,
+                None => continue,
+            },
+            None => "no executor".to_owned(),
+        };
+        if let Some(next) = best_standby(view, registry, chain, holder) {
+            commands.push(Command::AssignExecutor {
+                chain: chain.to_owned(),
+                agent: Some(next),
+                expected_epoch: current.map_or(0, |a| a.epoch),
+                reason,
+            });
+        }
+    }
+    commands
+}
+
+#[cfg(test)]
+#[path = "failover_tests.rs"]
+mod tests;
