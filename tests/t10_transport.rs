@@ -102,6 +102,7 @@ async fn an_agent_is_welcomed_only_under_its_own_name() -> anyhow::Result<()> {
             labels: Default::default(),
             chains: vec!["ethereum".into()],
             executes: Vec::new(),
+            lost: None,
         })
     };
 
@@ -414,6 +415,7 @@ async fn the_agent_uplink_reconnects_after_a_coordinator_restart() -> anyhow::Re
         labels: Default::default(),
         chains: Vec::new(),
         executes: Vec::new(),
+        lost: None,
     };
     let handle = uplink::spawn(
         UplinkSettings::new(hello, vec![addr.into()]),

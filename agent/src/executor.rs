@@ -42,6 +42,8 @@ struct Inner {
 }
 
 /// Shared between the uplink (which renews) and the gateways (which ask).
+/// A lease ends when it runs out or when the leader withdraws it; a
+/// heartbeat answer that neither renews nor withdraws it leaves it running.
 #[derive(Clone, Debug, Default)]
 pub struct ExecutorState {
     inner: Arc<Mutex<Inner>>,
@@ -72,10 +74,8 @@ impl ExecutorState {
     /// should hear at once that it stopped).
     pub fn apply(&self, control: &Control, sent: Instant) -> bool {
         let mut inner = self.lock();
-        let before: Vec<String> = inner.leases.keys().cloned().collect();
-        let mut leases = BTreeMap::new();
         for grant in &control.grants {
-            leases.insert(
+            inner.leases.insert(
                 grant.chain.clone(),
                 Lease {
                     epoch: grant.epoch,
@@ -83,8 +83,10 @@ impl ExecutorState {
                 },
             );
         }
-        let withdrawn = before.iter().any(|chain| !leases.contains_key(chain));
-        inner.leases = leases;
+        let mut withdrawn = false;
+        for chain in &control.revoke {
+            withdrawn |= inner.leases.remove(chain).is_some();
+        }
         inner.halted = control.halted;
         inner.safe_mode = control.safe_mode;
         inner.executors = control
@@ -135,6 +137,7 @@ mod tests {
                     lease_ms: 2000,
                 })
                 .collect(),
+            revoke: Vec::new(),
             halted,
             safe_mode: false,
             executors: vec![ExecutorInfo {
@@ -165,8 +168,13 @@ mod tests {
                 epoch: 7
             })
         );
-        // The next answer does not renew it: stop at once.
-        assert!(state.apply(&control(&[], false), sent));
+        // An answer that does not renew it leaves it running out its time.
+        assert!(!state.apply(&control(&[], false), sent));
+        assert_eq!(state.may_write("ethereum", sent), Ok(3));
+        // One that withdraws it stops it at once.
+        let mut revoke = control(&[], false);
+        revoke.revoke = vec!["ethereum".into()];
+        assert!(state.apply(&revoke, sent));
         assert!(state.may_write("ethereum", sent).is_err());
         assert!(state.holding(sent).is_empty());
     }

@@ -1,7 +1,8 @@
 //! The execution gateway: one local JSON-RPC endpoint per chain that the
 //! strategy engine uses instead of the node. Reads are proxied to the local
 //! node; writes (`eth_sendRawTransaction`, `eth_sendBundle`,
-//! `eth_cancelBundle`, `eth_sendPrivateTransaction`) pass only while this
+//! `eth_cancelBundle`, `eth_sendPrivateTransaction`, and
+//! `eth_sendTransaction` for nodes that sign) pass only while this
 //! agent holds the chain's executor lease and no emergency stop or safe mode
 //! is in force. Refusals are JSON-RPC errors with stable codes: -32001 not
 //! the active executor (naming it and its epoch), -32002 halted.
@@ -29,7 +30,8 @@ use url::Url;
 use crate::executor::{ExecutorState, Refusal};
 
 /// Methods that change the world: only the active executor sends them.
-pub const WRITE_METHODS: [&str; 4] = [
+pub const WRITE_METHODS: [&str; 5] = [
+    "eth_sendTransaction",
     "eth_sendRawTransaction",
     "eth_sendBundle",
     "eth_cancelBundle",

@@ -174,6 +174,7 @@ pub async fn start(
             .filter(|c| c.config.execute && c.config.gateway.is_some())
             .map(|c| c.config.name.clone())
             .collect(),
+        lost: None,
     };
     let uplink = uplink::spawn(
         UplinkSettings::new(hello, config.coordinators.clone()),

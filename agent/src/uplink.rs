@@ -110,7 +110,7 @@ impl UplinkSettings {
             hello,
             coordinators,
             backoff: Backoff::default(),
-            connect_timeout: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(1),
             limits: RpcLimits::default(),
             transport: TransportSettings::default(),
             spool_retry: Duration::from_secs(1),
@@ -226,6 +226,10 @@ struct Uplink {
 /// How long to wait when no coordinator knows the leader (an election).
 const ELECTION_PAUSE: Duration = Duration::from_millis(200);
 
+/// How long a coordinator that failed is not dialled again while others
+/// may answer (about an election's length).
+const FAILED_MEMORY: Duration = Duration::from_secs(3);
+
 impl Uplink {
     async fn run(
         &self,
@@ -239,14 +243,38 @@ impl Uplink {
         let mut redirects = 0usize;
         // One endpoint (one UDP socket) for every session.
         let mut endpoint: Option<quinn::Endpoint> = None;
+        // The coordinator that just failed: followers may still name it as
+        // leader until they elect another, and dialling it again would only
+        // wait for a timeout.
+        let mut failed: Option<(HostPort, std::time::Instant)> = None;
         loop {
-            let target = redirect.take().unwrap_or_else(|| {
-                next += 1;
-                coordinators[(next - 1) % coordinators.len()].clone()
-            });
+            let recently_failed = |addr: &HostPort| {
+                failed
+                    .as_ref()
+                    .is_some_and(|(f, at)| f == addr && at.elapsed() < FAILED_MEMORY)
+            };
+            let target = match redirect.take().filter(|r| !recently_failed(r)) {
+                Some(target) => target,
+                None => {
+                    let mut pick = coordinators[next % coordinators.len()].clone();
+                    next += 1;
+                    if recently_failed(&pick) && coordinators.len() > 1 {
+                        pick = coordinators[next % coordinators.len()].clone();
+                        next += 1;
+                    }
+                    pick
+                }
+            };
             let opened = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                opened = self.open(&mut endpoint, &target) => opened,
+                opened = self.open(
+                    &mut endpoint,
+                    &target,
+                    failed
+                        .as_ref()
+                        .filter(|(_, at)| at.elapsed() < FAILED_MEMORY)
+                        .map(|(addr, _)| addr),
+                ) => opened,
             };
             let pause = match opened {
                 Ok(Opened::Welcome {
@@ -286,6 +314,7 @@ impl Uplink {
                         SessionEnd::Lost(reason) => {
                             self.stats.session_failures.fetch_add(1, Ordering::Relaxed);
                             warn!(coordinator = %addr, reason = %reason, "lost the coordinator");
+                            failed = Some((target.clone(), std::time::Instant::now()));
                             Some(self.settings.backoff.delay(0))
                         }
                     }
@@ -304,6 +333,7 @@ impl Uplink {
                 }
                 Err(reason) => {
                     warn!(coordinator = %target, attempt, reason = %reason, "cannot reach coordinator");
+                    failed = Some((target.clone(), std::time::Instant::now()));
                     state.send_replace(UplinkState::Connecting { attempt });
                     let delay = self.settings.backoff.delay(attempt);
                     // Only a full round of unreachable coordinators grows the delay.
@@ -330,6 +360,7 @@ impl Uplink {
         &self,
         endpoint: &mut Option<quinn::Endpoint>,
         target: &HostPort,
+        lost: Option<&HostPort>,
     ) -> Result<Opened, String> {
         let addr = target
             .resolve()
@@ -353,7 +384,10 @@ impl Uplink {
             self.settings.connect_timeout,
         )
         .await?;
-        let hello = AgentRequest::Hello(self.settings.hello.clone());
+        let hello = AgentRequest::Hello(Hello {
+            lost: lost.map(|addr| addr.to_string()),
+            ..self.settings.hello.clone()
+        });
         match call::<_, AgentResponse>(&conn, &hello, self.settings.limits).await {
             Ok(AgentResponse::Welcome(welcome)) => Ok(Opened::Welcome {
                 conn,
@@ -384,7 +418,7 @@ impl Uplink {
         // A beat not answered within a few intervals means the coordinator
         // is gone; finding the new leader fast matters more than patience.
         let limits = RpcLimits {
-            timeout: interval.saturating_mul(4).max(Duration::from_secs(1)),
+            timeout: interval.saturating_mul(3).max(Duration::from_millis(750)),
             ..self.settings.limits
         };
         let mut ticks = tokio::time::interval(interval);

@@ -72,7 +72,7 @@ pub struct FailoverConfig {
 impl Default for FailoverConfig {
     fn default() -> Self {
         Self {
-            lease_ms: 2000,
+            lease_ms: 3000,
             heartbeat_ms: 250,
             agent_lost_ms: 3000,
             leader_grace_ms: 10_000,

@@ -39,7 +39,7 @@ fn a_minimal_file_takes_the_defaults() {
         valid.peers.keys().copied().collect::<Vec<_>>(),
         vec![1, 2, 3]
     );
-    assert_eq!(valid.lease(), Duration::from_millis(2000));
+    assert_eq!(valid.lease(), Duration::from_millis(3000));
     assert_eq!(valid.heartbeat(), Duration::from_millis(250));
     assert_eq!(valid.config.http, SocketAddr::from(([127, 0, 0, 1], 8082)));
     assert_eq!(valid.config.alerts, AlertsConfig::default());

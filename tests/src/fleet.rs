@@ -71,12 +71,19 @@ impl TestFleet {
     /// Starts `size` coordinators (logs at `warn`), with limits suited to a
     /// loaded test machine.
     pub async fn start(size: u64) -> anyhow::Result<Self> {
+        Self::start_with(size, "").await
+    }
+
+    /// Like [`Self::start`], with `failover` keys (TOML lines) added to
+    /// every coordinator's `[failover]`.
+    pub async fn start_with(size: u64, failover: &str) -> anyhow::Result<Self> {
         let pki = TestPki::new()?;
         let dirs = data_dirs(pki.root(), size);
         let mut members = BTreeMap::new();
         for mut member in coordinator_configs(&pki, &dirs)? {
             let mut text = std::fs::read_to_string(&member.config)?;
             text.push_str("[alerts]\nhigh_latency_ms = 500\n");
+            text.push_str(&format!("[failover]\n{failover}\n"));
             std::fs::write(&member.config, text)?;
             member.start("warn")?;
             members.insert(member.id, member);
@@ -147,6 +154,22 @@ impl TestFleet {
         agent.start()?;
         self.agents.insert(id.to_owned(), agent);
         Ok(())
+    }
+
+    /// Starts an agent that may execute on `chain` (served by `anvil`),
+    /// with its gateway on a free loopback port, which it returns.
+    pub fn add_executor(
+        &mut self,
+        id: &str,
+        chain: &str,
+        anvil: &Anvil,
+    ) -> anyhow::Result<SocketAddr> {
+        let (_, gateway) = free_ports()?;
+        self.add_agent_with(id, &[], &format!(
+            "[[chains]]\nname = \"{chain}\"\nrpc = \"{}\"\nmempool = false\ngateway = \"{gateway}\"\nexecute = true\n",
+            anvil.url()
+        ))?;
+        Ok(gateway)
     }
 
     /// An agent by id.

@@ -49,3 +49,31 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<
     );
     Ok(body.to_owned())
 }
+
+/// A JSON-RPC call over a plain HTTP/1.0 POST on loopback: the whole
+/// response object (`result` or `error`).
+pub async fn json_rpc(
+    addr: std::net::SocketAddr,
+    method: &str,
+    params: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        .to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(
+            format!(
+                "POST / HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let (_, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow::anyhow!("no HTTP body in {response}"))?;
+    Ok(serde_json::from_str(body)?)
+}

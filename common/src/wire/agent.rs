@@ -49,6 +49,10 @@ pub struct Hello {
     pub chains: Vec<String>,
     /// The chains it may execute on (`execute = true` with a gateway).
     pub executes: Vec<String>,
+    /// The coordinator the agent just lost, if any: a follower that still
+    /// takes it for the leader waits (briefly) for an election before
+    /// answering, rather than sending the agent back to it.
+    pub lost: Option<String>,
 }
 
 /// A lease an agent holds.
@@ -122,6 +126,10 @@ pub struct ChainLimits {
 pub struct Control {
     /// The leases granted (renewed) by this answer.
     pub grants: Vec<Grant>,
+    /// Chains whose lease is withdrawn: the role moved away. A lease
+    /// neither granted nor withdrawn runs until it runs out (a new leader
+    /// that cannot renew yet does not stop a working executor).
+    pub revoke: Vec<String>,
     /// Emergency stop: no executor may execute.
     pub halted: bool,
     /// This agent is in safe mode: it executes nothing.

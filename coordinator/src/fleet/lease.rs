@@ -60,6 +60,8 @@ struct LastGrant {
 pub struct LeaseAnswer {
     /// Leases granted to the agent.
     pub grants: Vec<Grant>,
+    /// Chains the agent holds a lease for that it must give up now.
+    pub revoke: Vec<String>,
     /// Handovers to this agent that are now safe: `(chain, epoch)` to
     /// commit as active.
     pub activate: Vec<(String, u64)>,
@@ -73,10 +75,13 @@ pub struct LeaseBook {
 }
 
 impl LeaseBook {
-    /// This member became leader at `now`.
+    /// This member became leader at `now` (only the first call counts
+    /// until it steps down).
     pub fn took_office(&mut self, now: Instant) {
-        self.took_office = Some(now);
-        self.granted.clear();
+        if self.took_office.is_none() {
+            self.took_office = Some(now);
+            self.granted.clear();
+        }
     }
 
     /// This member no longer leads.
@@ -105,6 +110,14 @@ impl LeaseBook {
             }
         }
         let mut answer = LeaseAnswer::default();
+        for held in holding {
+            let still = state.executors.get(&held.chain).is_some_and(|a| {
+                a.agent.as_deref() == Some(agent) && a.epoch == held.epoch && a.active
+            });
+            if !still {
+                answer.revoke.push(held.chain.clone());
+            }
+        }
         let Some(took_office) = self.took_office else {
             return answer;
         };

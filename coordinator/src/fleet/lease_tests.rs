@@ -146,3 +146,17 @@ fn halt_safe_mode_a_stale_quorum_or_no_office_grant_nothing() {
         assert!(answer.grants.is_empty(), "{what}");
     }
 }
+
+#[test]
+fn a_holder_whose_role_moved_is_told_to_stop_and_a_new_leader_does_not_revoke_by_silence() {
+    let t0 = Instant::now();
+    let mut book = LeaseBook::default();
+    book.took_office(t0);
+    let moved = state("b", 2, false);
+    let answer = book.on_heartbeat("a", &held(1), &moved, t0, timing(), FRESH);
+    assert_eq!(answer.revoke, vec!["ethereum".to_owned()]);
+    // Still the holder, but no quorum yet (a brand-new leader): no grant,
+    // and no revocation either: the lease runs on.
+    let answer = book.on_heartbeat("a", &held(1), &state("a", 1, true), t0, timing(), None);
+    assert!(answer.grants.is_empty() && answer.revoke.is_empty());
+}

@@ -31,6 +31,9 @@ use crate::node::{unix_ms, NodeCore, NodeError, Retry};
 use crate::raft::wire::{RaftRequest, RaftResponse};
 use crate::state::{Actor, Command, Outcome, Proposal};
 
+/// How long a follower holds an agent's hello while an election runs.
+const HELLO_ELECTION_WAIT: Duration = Duration::from_secs(3);
+
 /// How often the leader checks whether an executor role must move.
 const FAILOVER_TICK: Duration = Duration::from_millis(100);
 
@@ -85,6 +88,32 @@ impl Fleet {
         &self.policy
     }
 
+    /// Where the leader is, waiting up to `HELLO_ELECTION_WAIT` while this
+    /// member knows no leader or still takes `lost` (which the agent just
+    /// lost) for it: the agent then goes straight to the new leader.
+    async fn leader_other_than(&self, lost: Option<&str>) -> Leadership {
+        let deadline = Instant::now() + HELLO_ELECTION_WAIT;
+        let mut metrics = self.core.raft().metrics();
+        loop {
+            let leadership = self.leadership();
+            let settled = match &leadership {
+                Leadership::Here => true,
+                Leadership::Elsewhere(Some(addr)) => Some(addr.as_str()) != lost,
+                Leadership::Elsewhere(None) => false,
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if settled || remaining.is_zero() {
+                return leadership;
+            }
+            if tokio::time::timeout(remaining, metrics.changed())
+                .await
+                .is_ok_and(|changed| changed.is_err())
+            {
+                return leadership;
+            }
+        }
+    }
+
     fn leadership(&self) -> Leadership {
         let metrics = self.core.raft().metrics().borrow().clone();
         if metrics.state == ServerState::Leader {
@@ -108,7 +137,7 @@ impl Fleet {
         hello: Hello,
         server: ServerInfo,
     ) -> Result<AgentResponse, WireError> {
-        if let Leadership::Elsewhere(leader) = self.leadership() {
+        if let Leadership::Elsewhere(leader) = self.leader_other_than(hello.lost.as_deref()).await {
             return Ok(AgentResponse::NotLeader { leader });
         }
         let known = self
@@ -171,6 +200,8 @@ impl Fleet {
             return AgentResponse::NotLeader { leader };
         }
         let now = Instant::now();
+        // The leadership watch may not have run yet on a brand-new leader.
+        self.book().took_office(now);
         let known = self.live.heartbeat(&peer.name, delta, now, unix_ms());
         if !known {
             debug!(agent.id = %peer.name, "heartbeat from an agent new to this leader");
@@ -199,6 +230,7 @@ impl Fleet {
                     .unwrap_or_default();
                 let control = Control {
                     grants: answer.grants.clone(),
+                    revoke: answer.revoke.clone(),
                     halted: state.halted,
                     safe_mode: state.safe_mode.contains(agent),
                     executors: serves

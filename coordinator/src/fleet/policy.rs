@@ -34,7 +34,7 @@ impl Default for FleetPolicy {
     fn default() -> Self {
         Self {
             heartbeat: Duration::from_millis(250),
-            lease: Duration::from_millis(2000),
+            lease: Duration::from_millis(3000),
             agent_lost: Duration::from_secs(3),
             leader_grace: Duration::from_secs(10),
             chains: BTreeMap::new(),

@@ -45,12 +45,16 @@ pub struct RaftTuning {
 
 impl Default for RaftTuning {
     fn default() -> Self {
-        // Generous election timeouts: coordinators share hosts with busy
-        // chain nodes, and a leader change must never come from a slow fsync.
+        // Elections must finish well inside an executor lease (2 s by
+        // default) so that a leader change does not interrupt execution:
+        // openraft's followers wait out their leader's lease (an election
+        // timeout) before voting, so a leader death costs up to about two
+        // election timeouts. Still four missed heartbeats, and far above a
+        // slow fsync (p99 about 10 ms here), before a follower stands.
         Self {
             heartbeat: Duration::from_millis(100),
-            election_min: Duration::from_millis(600),
-            election_max: Duration::from_millis(1200),
+            election_min: Duration::from_millis(400),
+            election_max: Duration::from_millis(700),
             snapshot_every: 5000,
         }
     }

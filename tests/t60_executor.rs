@@ -1,0 +1,329 @@
+//! t60 executor: two agents on two anvil nodes of the same chain, each
+//! with a gateway. Writes through the executor's gateway are mined; the
+//! standby refuses with -32001 naming the executor; a dead node moves the
+//! role at once; a dead agent moves it only after its lease has run out; a
+//! leader kill does not interrupt the executor; an emergency stop refuses
+//! every gateway with -32002 until resume.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mevfleet_tests::{init_logs, json_rpc, wait_until, Anvil, TestFleet, DEFAULT_DEADLINE};
+use serde_json::{json, Value};
+
+/// anvil's first dev account.
+const DEV: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+const OTHER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+
+/// Leader grace short enough for a test; the lease as shipped (3 s).
+const FAILOVER: &str = "leader_grace_ms = 3000";
+const LEASE: Duration = Duration::from_millis(3000);
+
+struct Pair {
+    fleet: TestFleet,
+    anvils: Vec<(String, Anvil, SocketAddr)>,
+}
+
+impl Pair {
+    async fn start() -> anyhow::Result<Self> {
+        let a = Anvil::start(1, Some(1.0))?;
+        let b = Anvil::start(1, Some(1.0))?;
+        let mut fleet = TestFleet::start_with(3, FAILOVER).await?;
+        let gateway_a = fleet.add_executor("host-a", "ethereum", &a)?;
+        let gateway_b = fleet.add_executor("host-b", "ethereum", &b)?;
+        Ok(Self {
+            fleet,
+            anvils: vec![
+                ("host-a".into(), a, gateway_a),
+                ("host-b".into(), b, gateway_b),
+            ],
+        })
+    }
+
+    fn gateway(&self, agent: &str) -> anyhow::Result<SocketAddr> {
+        self.anvils
+            .iter()
+            .find(|(id, _, _)| id == agent)
+            .map(|(_, _, gateway)| *gateway)
+            .ok_or_else(|| anyhow::anyhow!("no agent {agent}"))
+    }
+
+    fn anvil(&mut self, agent: &str) -> anyhow::Result<&mut Anvil> {
+        self.anvils
+            .iter_mut()
+            .find(|(id, _, _)| id == agent)
+            .map(|(_, anvil, _)| anvil)
+            .ok_or_else(|| anyhow::anyhow!("no agent {agent}"))
+    }
+
+    /// The chain's executor and epoch, once there is one (and, if given,
+    /// once it is not `not`).
+    async fn executor(&self, not: Option<&str>) -> anyhow::Result<(String, u64)> {
+        wait_until("an ethereum executor", DEFAULT_DEADLINE, || async {
+            let chains = self.fleet.cli_json(&["chains"], &[]).await.ok()?;
+            let chain = chains
+                .as_array()?
+                .iter()
+                .find(|c| c["chain"] == "ethereum")?
+                .clone();
+            let agent = chain["executor"].as_str()?.to_owned();
+            (Some(agent.as_str()) != not).then_some((agent, chain["epoch"].as_u64()?))
+        })
+        .await
+    }
+}
+
+fn other(agent: &str) -> &'static str {
+    if agent == "host-a" {
+        "host-b"
+    } else {
+        "host-a"
+    }
+}
+
+/// A transfer through `gateway`, signed by the node (eth_sendTransaction).
+async fn send(gateway: SocketAddr) -> anyhow::Result<Value> {
+    json_rpc(
+        gateway,
+        "eth_sendTransaction",
+        json!([{"from": DEV, "to": OTHER, "value": "0x1"}]),
+    )
+    .await
+}
+
+fn error_code(answer: &Value) -> Option<i64> {
+    answer["error"]["code"].as_i64()
+}
+
+/// Sends until a write is accepted; returns when.
+async fn first_accepted(gateway: SocketAddr) -> anyhow::Result<Instant> {
+    wait_until("a write accepted", DEFAULT_DEADLINE, || async {
+        let answer = send(gateway).await.ok()?;
+        answer.get("result").map(|_| Instant::now())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_go_through_the_executor_and_the_standby_names_it() -> anyhow::Result<()> {
+    init_logs();
+    let mut pair = Pair::start().await?;
+    let (executor, epoch) = pair.executor(None).await?;
+    let standby = other(&executor);
+    let gateway = pair.gateway(&executor)?;
+    first_accepted(gateway).await?;
+
+    // --- a raw transaction, signed elsewhere, reaches the node and is mined
+    let node = pair.anvil(&executor)?.url();
+    let node: SocketAddr = format!(
+        "{}:{}",
+        node.host_str().unwrap_or("127.0.0.1"),
+        node.port().unwrap_or(0)
+    )
+    .parse()?;
+    let nonce = json_rpc(node, "eth_getTransactionCount", json!([DEV, "pending"])).await?;
+    let signed = json_rpc(
+        node,
+        "eth_signTransaction",
+        json!([{"from": DEV, "to": OTHER, "value": "0x2", "gas": "0x5208", "nonce": nonce["result"],
+                "maxFeePerGas": "0x77359400", "maxPriorityFeePerGas": "0x1"}]),
+    )
+    .await?;
+    let raw = signed["result"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("anvil did not sign: {signed}"))?
+        .to_owned();
+    let sent = json_rpc(gateway, "eth_sendRawTransaction", json!([raw])).await?;
+    let hash = sent["result"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the executor refused: {sent}"))?
+        .to_owned();
+    let receipt = wait_until("the receipt", DEFAULT_DEADLINE, || async {
+        let receipt = json_rpc(node, "eth_getTransactionReceipt", json!([hash]))
+            .await
+            .ok()?;
+        (!receipt["result"].is_null()).then_some(receipt)
+    })
+    .await?;
+    assert_eq!(receipt["result"]["status"], "0x1", "{receipt}");
+
+    // --- the standby refuses writes, naming the executor and its epoch, and serves reads
+    let refused = json_rpc(
+        pair.gateway(standby)?,
+        "eth_sendRawTransaction",
+        json!([raw]),
+    )
+    .await?;
+    assert_eq!(error_code(&refused), Some(-32001), "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&executor) && message.contains(&format!("epoch {epoch}")),
+        "{message}"
+    );
+    let read = json_rpc(pair.gateway(standby)?, "eth_blockNumber", json!([])).await?;
+    assert!(read["result"].is_string(), "{read}");
+    pair.fleet.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_node_moves_the_role_and_a_dead_agent_waits_out_its_lease() -> anyhow::Result<()> {
+    init_logs();
+    let mut pair = Pair::start().await?;
+    let (first, epoch) = pair.executor(None).await?;
+    first_accepted(pair.gateway(&first)?).await?;
+
+    // --- the executor's node dies: the standby takes over
+    let killed = Instant::now();
+    pair.anvil(&first)?.kill()?;
+    let (second, new_epoch) = pair.executor(Some(&first)).await?;
+    assert!(new_epoch > epoch);
+    let accepted = first_accepted(pair.gateway(&second)?).await?;
+    eprintln!(
+        "node death -> first write accepted by {second}: {} ms",
+        accepted.duration_since(killed).as_millis()
+    );
+    let refused = send(pair.gateway(&first)?).await?;
+    assert_eq!(error_code(&refused), Some(-32001), "{refused}");
+
+    // --- the old node comes back: the role does not flap back
+    pair.anvil(&first)?.restart()?;
+    pair.fleet
+        .wait_chain_state(&first, "ethereum", "healthy")
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(pair.executor(None).await?.0, second);
+
+    // --- the executor's agent dies (kill -9): the standby may execute only
+    // after the dead agent's lease has run out
+    let agent = pair
+        .fleet
+        .agents
+        .get_mut(&second)
+        .and_then(|a| a.process.as_mut())
+        .ok_or_else(|| anyhow::anyhow!("no agent process"))?;
+    let killed = Instant::now();
+    agent.kill9()?;
+    let accepted = first_accepted(pair.gateway(&first)?).await?;
+    let waited = accepted.duration_since(killed);
+    eprintln!(
+        "agent death -> first write accepted by {first}: {} ms",
+        waited.as_millis()
+    );
+    assert!(
+        waited >= LEASE,
+        "{first} accepted {} ms after {second} died, inside {second}'s lease",
+        waited.as_millis()
+    );
+    pair.fleet.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_kill_does_not_interrupt_the_executor() -> anyhow::Result<()> {
+    init_logs();
+    let mut pair = Pair::start().await?;
+    let (executor, _) = pair.executor(None).await?;
+    let gateway = pair.gateway(&executor)?;
+    first_accepted(gateway).await?;
+    let leader = pair.fleet.leader().await?;
+    let member = pair
+        .fleet
+        .members
+        .get_mut(&leader)
+        .ok_or_else(|| anyhow::anyhow!("no leader"))?;
+    member
+        .process
+        .as_mut()
+        .ok_or_else(|| anyhow::anyhow!("leader not running"))?
+        .kill9()?;
+    member.process = None;
+
+    // --- writes every 50 ms for 8 s: not one refused
+    let started = Instant::now();
+    let mut refusals = Vec::new();
+    let mut accepted = 0;
+    while started.elapsed() < Duration::from_secs(8) {
+        let answer = send(gateway).await?;
+        match answer.get("result") {
+            Some(_) => accepted += 1,
+            None => refusals.push((started.elapsed().as_millis(), answer)),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !refusals.is_empty() {
+        let log = pair
+            .fleet
+            .agents
+            .get(&executor)
+            .and_then(|a| a.process.as_ref())
+            .map(|p| p.stderr())
+            .unwrap_or_default();
+        let tail: Vec<&str> = log
+            .lines()
+            .filter(|l| !l.contains("gateway accepted"))
+            .rev()
+            .take(15)
+            .collect();
+        panic!(
+            "{accepted} accepted, refused: {refusals:?}\nagent log (newest first):\n{}",
+            tail.join("\n")
+        );
+    }
+    assert_ne!(pair.fleet.leader().await?, leader);
+    pair.fleet.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_stop_refuses_every_gateway_until_resume() -> anyhow::Result<()> {
+    init_logs();
+    let mut pair = Pair::start().await?;
+    let (executor, _) = pair.executor(None).await?;
+    first_accepted(pair.gateway(&executor)?).await?;
+
+    let (code, _, stderr) = pair.fleet.cli(&["emergency-stop"]).await?;
+    assert_eq!(code, 0, "{stderr}");
+    for agent in ["host-a", "host-b"] {
+        let gateway = pair.gateway(agent)?;
+        let refused = wait_until("-32002 from every gateway", DEFAULT_DEADLINE, || async {
+            let answer = send(gateway).await.ok()?;
+            (error_code(&answer) == Some(-32002)).then_some(answer)
+        })
+        .await?;
+        assert!(
+            refused["error"]["message"]
+                .to_string()
+                .contains("emergency stop"),
+            "{refused}"
+        );
+    }
+    let status = pair.fleet.cli_json(&["status"], &[]).await?;
+    assert_eq!(status["level"], "RED", "{status}");
+
+    let (code, _, stderr) = pair.fleet.cli(&["resume"]).await?;
+    assert_eq!(code, 0, "{stderr}");
+    first_accepted(pair.gateway(&executor)?).await?;
+    pair.fleet.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_failover_moves_the_role_and_viewers_may_not() -> anyhow::Result<()> {
+    init_logs();
+    let mut pair = Pair::start().await?;
+    let (executor, epoch) = pair.executor(None).await?;
+    let standby = other(&executor);
+    let (code, out, stderr) = pair
+        .fleet
+        .cli(&["failover", "ethereum", "--to", standby])
+        .await?;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains(&format!("to {standby}")), "{out}");
+    let (now, new_epoch) = pair.executor(Some(&executor)).await?;
+    assert_eq!((now.as_str(), new_epoch), (standby, epoch + 1));
+    first_accepted(pair.gateway(standby)?).await?;
+    let refused = send(pair.gateway(&executor)?).await?;
+    assert_eq!(error_code(&refused), Some(-32001), "{refused}");
+    // An unknown chain is a usage error that names the known ones.
+    let (code, _, stderr) = pair.fleet.cli(&["failover", "solana"]).await?;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("ethereum"), "{stderr}");
+    pair.fleet.stop().await
+}
