@@ -327,3 +327,140 @@ async fn a_manual_failover_moves_the_role_and_viewers_may_not() -> anyhow::Resul
     assert!(stderr.contains("ethereum"), "{stderr}");
     pair.fleet.stop().await
 }
+
+/// One accepted write, from an agent's log.
+#[derive(Debug, Clone)]
+struct Accept {
+    agent: String,
+    epoch: u64,
+    at_ns: u128,
+}
+
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!(" {key}="))? + key.len() + 2;
+    line[start..].split_whitespace().next()
+}
+
+fn accepts(log: &str) -> Vec<Accept> {
+    log.lines()
+        .filter(|l| l.contains("gateway accepted a write"))
+        .filter_map(|l| {
+            Some(Accept {
+                agent: field(l, "agent")?.trim_matches('"').to_owned(),
+                epoch: field(l, "epoch")?.parse().ok()?,
+                at_ns: field(l, "accepted_unix_ns")?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_two_agents_accept_writes_in_overlapping_time_through_repeated_failovers(
+) -> anyhow::Result<()> {
+    init_logs();
+    let mut pair = Pair::start().await?;
+    pair.executor(None).await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    // --- clients submit to both gateways, all the time
+    let mut clients = Vec::new();
+    for agent in ["host-a", "host-b"] {
+        let gateway = pair.gateway(agent)?;
+        let stop = stop.clone();
+        clients.push(tokio::spawn(async move {
+            let mut sent = 0u64;
+            while !stop.is_cancelled() {
+                let _answer = send(gateway).await;
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            sent
+        }));
+    }
+    let mut logs = String::new();
+    for round in 0..2 {
+        // node death
+        let (executor, _) = pair.executor(None).await?;
+        pair.anvil(&executor)?.kill()?;
+        pair.executor(Some(&executor)).await?;
+        pair.anvil(&executor)?.restart()?;
+        pair.fleet
+            .wait_chain_state(&executor, "ethereum", "healthy")
+            .await?;
+        // agent death (kill -9), then the agent comes back
+        let (executor, _) = pair.executor(None).await?;
+        let agent = pair
+            .fleet
+            .agents
+            .get_mut(&executor)
+            .ok_or_else(|| anyhow::anyhow!("no agent {executor}"))?;
+        if let Some(mut process) = agent.process.take() {
+            process.kill9()?;
+            logs.push_str(&process.stderr());
+        }
+        pair.executor(Some(&executor)).await?;
+        if let Some(agent) = pair.fleet.agents.get_mut(&executor) {
+            agent.start()?;
+        }
+        pair.fleet
+            .wait_chain_state(&executor, "ethereum", "healthy")
+            .await?;
+        // leader death, then the member comes back
+        let leader = pair.fleet.leader().await?;
+        if let Some(member) = pair.fleet.members.get_mut(&leader) {
+            if let Some(mut process) = member.process.take() {
+                process.kill9()?;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        if let Some(member) = pair.fleet.members.get_mut(&leader) {
+            member.start("warn")?;
+        }
+        eprintln!("round {round} done");
+    }
+    stop.cancel();
+    for client in clients {
+        client.await?;
+    }
+    for agent in pair.fleet.agents.values() {
+        if let Some(process) = &agent.process {
+            logs.push_str(&process.stderr());
+        }
+    }
+
+    // --- every epoch belongs to one agent, and epochs never interleave in time
+    let mut all = accepts(&logs);
+    all.sort_by_key(|a| a.at_ns);
+    assert!(
+        all.len() > 100,
+        "too few accepted writes to judge: {}",
+        all.len()
+    );
+    let mut owner: std::collections::BTreeMap<u64, String> = Default::default();
+    for accept in &all {
+        let first = owner
+            .entry(accept.epoch)
+            .or_insert_with(|| accept.agent.clone());
+        assert_eq!(
+            first, &accept.agent,
+            "epoch {} accepted by two agents",
+            accept.epoch
+        );
+    }
+    for pair_of in all.windows(2) {
+        assert!(
+            pair_of[0].epoch <= pair_of[1].epoch,
+            "{} accepted under epoch {} after {} accepted under epoch {}: overlapping executors",
+            pair_of[1].agent,
+            pair_of[1].epoch,
+            pair_of[0].agent,
+            pair_of[0].epoch
+        );
+    }
+    let epochs: Vec<(u64, &String)> = owner.iter().map(|(e, a)| (*e, a)).collect();
+    eprintln!("{} accepted writes under epochs {epochs:?}", all.len());
+    assert!(
+        owner.len() >= 4,
+        "not enough failovers happened: {epochs:?}"
+    );
+    pair.fleet.stop().await
+}

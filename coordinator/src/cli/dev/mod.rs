@@ -282,13 +282,14 @@ fn tour(plan: &DevPlan, children: &Children, view: &FleetView) -> String {
             pid(&format!("agent-{}", a.id))
         ));
     }
-    out.push_str("\nchain nodes (anvil)\n");
+    out.push_str("\nchain nodes (anvil) and the agents' execution gateways\n");
     for n in &plan.nodes {
         out.push_str(&format!(
-            "  {}/{}  http://127.0.0.1:{}  chain id {}  pid {}\n",
+            "  {}/{}  node http://127.0.0.1:{}  gateway http://{}  chain id {}  pid {}\n",
             n.agent,
             n.chain,
             n.port,
+            n.gateway,
             n.chain_id,
             pid(&format!("anvil-{}-{}", n.agent, n.chain))
         ));
@@ -302,9 +303,14 @@ fn tour(plan: &DevPlan, children: &Children, view: &FleetView) -> String {
     ));
     if let Some(node) = first {
         out.push_str(&format!(
-            "\nKill a chain node and watch it go down:\n  kill -9 {}      # {}/{}\n  mevfleet agents\n",
+            "\nSend through a gateway (only the chain's executor accepts writes; the other answers -32001):\n  curl -s http://{} -H 'content-type: application/json' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_sendTransaction\",\"params\":[{{\"from\":\"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266\",\"to\":\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\",\"value\":\"0x1\"}}]}}'\n",
+            node.gateway
+        ));
+        out.push_str(&format!(
+            "\nKill a chain node: it goes down, and if it was its chain's executor the role moves:\n  kill -9 {}      # {}/{}\n  mevfleet agents; mevfleet chains\n  mevfleet failover {} --to <agent>; mevfleet emergency-stop; mevfleet resume\n",
             pid(&format!("anvil-{}-{}", node.agent, node.chain)),
             node.agent,
+            node.chain,
             node.chain
         ));
     }

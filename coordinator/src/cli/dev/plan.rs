@@ -45,6 +45,8 @@ pub struct DevNode {
     pub block_time_s: f64,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// The agent's execution gateway for this chain.
+    pub gateway: SocketAddr,
 }
 
 /// One agent.
@@ -184,9 +186,10 @@ impl DevPlan {
                 let known = known_chain(chain)
                     .ok_or_else(|| CliError::Usage(format!("`{chain}` is not a known chain")))?;
                 let port = free_tcp()?.port();
+                let gateway = free_tcp()?;
                 let _ = write!(
                     text,
-                    "\n[[chains]]\nname = \"{chain}\"\nrpc = \"http://127.0.0.1:{port}\"\nws = \"ws://127.0.0.1:{port}\"\n"
+                    "\n[[chains]]\nname = \"{chain}\"\nrpc = \"http://127.0.0.1:{port}\"\nws = \"ws://127.0.0.1:{port}\"\ngateway = \"{gateway}\"\nexecute = true\n"
                 );
                 nodes.push(DevNode {
                     agent: id.to_owned(),
@@ -194,6 +197,7 @@ impl DevPlan {
                     chain_id: known.chain_id,
                     block_time_s: known.block_time.as_secs_f64(),
                     port,
+                    gateway,
                 });
             }
             let config = dir.join(format!("agent-{id}.toml"));
