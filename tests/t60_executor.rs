@@ -305,7 +305,7 @@ async fn an_emergency_stop_refuses_every_gateway_until_resume() -> anyhow::Resul
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_manual_failover_moves_the_role_and_viewers_may_not() -> anyhow::Result<()> {
+async fn a_manual_failover_moves_the_role() -> anyhow::Result<()> {
     init_logs();
     let mut pair = Pair::start().await?;
     let (executor, epoch) = pair.executor(None).await?;
@@ -462,5 +462,135 @@ async fn no_two_agents_accept_writes_in_overlapping_time_through_repeated_failov
         owner.len() >= 4,
         "not enough failovers happened: {epochs:?}"
     );
+    pair.fleet.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guards_refuse_writes_with_minus_32003_naming_the_guard() -> anyhow::Result<()> {
+    init_logs();
+    let mut pair = Pair::start().await?;
+    let (executor, _) = pair.executor(None).await?;
+    let gateway = pair.gateway(&executor)?;
+    first_accepted(gateway).await?;
+    let url = pair.anvil(&executor)?.url();
+    let node: SocketAddr = format!("127.0.0.1:{}", url.port().unwrap_or(0)).parse()?;
+    let sign = |fee_gwei: u64| async move {
+        let nonce = json_rpc(node, "eth_getTransactionCount", json!([DEV, "pending"])).await?;
+        let signed = json_rpc(
+            node,
+            "eth_signTransaction",
+            json!([{"from": DEV, "to": OTHER, "value": "0x1", "gas": "0x5208", "nonce": nonce["result"],
+                    "maxFeePerGas": format!("0x{:x}", fee_gwei * 1_000_000_000), "maxPriorityFeePerGas": "0x1"}]),
+        )
+        .await?;
+        signed["result"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("anvil did not sign: {signed}"))
+    };
+    let send_raw = |raw: String, headers: Vec<(&'static str, &'static str)>| async move {
+        mevfleet_tests::json_rpc_with_headers(
+            gateway,
+            "eth_sendRawTransaction",
+            json!([raw]),
+            &headers,
+        )
+        .await
+    };
+    let expect_guard = |answer: &Value, guard: &str| {
+        assert_eq!(error_code(answer), Some(-32003), "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(guard), "expected {guard}: {message}");
+    };
+
+    // --- auto-execute off: every write is refused by that guard
+    let (code, _, stderr) = pair
+        .fleet
+        .cli(&["mev", "config", "ethereum", "--auto-execute", "false"])
+        .await?;
+    assert_eq!(code, 0, "{stderr}");
+    let refused = wait_until(
+        "the guard to reach the gateway",
+        DEFAULT_DEADLINE,
+        || async {
+            let answer = send(gateway).await.ok()?;
+            (error_code(&answer) == Some(-32003)).then_some(answer)
+        },
+    )
+    .await?;
+    expect_guard(&refused, "guard auto_execute");
+
+    // --- strategies, profit and the gas price cap, read from the signed transaction
+    let (code, out, stderr) = pair
+        .fleet
+        .cli(&[
+            "mev",
+            "config",
+            "ethereum",
+            "--auto-execute",
+            "true",
+            "--max-gas-price-gwei",
+            "3",
+            "--min-profit-eth",
+            "0.1",
+            "--strategies",
+            "arb,liquidation",
+        ])
+        .await?;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("arb,liquidation"), "{out}");
+    let shown = pair
+        .fleet
+        .cli_json(&["mev", "config", "ethereum"], &[])
+        .await?;
+    assert_eq!(shown["max_gas_price_gwei"], 3.0, "{shown}");
+    let good = vec![
+        ("x-mevfleet-strategy", "arb"),
+        ("x-mevfleet-expected-profit-wei", "200000000000000000"),
+    ];
+    let accepted = wait_until(
+        "the new guards to reach the gateway",
+        DEFAULT_DEADLINE,
+        || {
+            let good = good.clone();
+            async move {
+                let raw = sign(2).await.ok()?;
+                let answer = send_raw(raw, good).await.ok()?;
+                answer.get("result").is_some().then_some(answer)
+            }
+        },
+    )
+    .await?;
+    assert!(accepted["result"].is_string());
+    expect_guard(
+        &send_raw(sign(2).await?, vec![]).await?,
+        "guard strategies: no x-mevfleet-strategy",
+    );
+    expect_guard(
+        &send_raw(sign(2).await?, vec![("x-mevfleet-strategy", "sandwich")]).await?,
+        "strategy `sandwich` is not allowed",
+    );
+    expect_guard(
+        &send_raw(
+            sign(2).await?,
+            vec![
+                ("x-mevfleet-strategy", "arb"),
+                ("x-mevfleet-expected-profit-wei", "50000000000000000"),
+            ],
+        )
+        .await?,
+        "guard min_profit_eth",
+    );
+    expect_guard(
+        &send_raw(sign(5).await?, good.clone()).await?,
+        "fee cap 5.000 gwei is above the limit 3.000 gwei",
+    );
+
+    // --- a bad amount is a usage error
+    let (code, _, stderr) = pair
+        .fleet
+        .cli(&["mev", "config", "ethereum", "--min-profit-eth", "-1"])
+        .await?;
+    assert_eq!(code, 2, "{stderr}");
     pair.fleet.stop().await
 }

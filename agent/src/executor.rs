@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mevfleet_common::wire::agent::{Control, Held};
+use mevfleet_common::wire::agent::{Control, Guards, Held};
 
 /// Why a write may not go out (the gateway's stable error codes).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +39,7 @@ struct Inner {
     halted: bool,
     safe_mode: bool,
     executors: BTreeMap<String, (Option<String>, u64)>,
+    guards: BTreeMap<String, Guards>,
 }
 
 /// Shared between the uplink (which renews) and the gateways (which ask).
@@ -89,12 +90,31 @@ impl ExecutorState {
         }
         inner.halted = control.halted;
         inner.safe_mode = control.safe_mode;
+        inner.guards = control
+            .guards
+            .iter()
+            .map(|g| (g.chain.clone(), g.guards.clone()))
+            .collect();
         inner.executors = control
             .executors
             .iter()
             .map(|e| (e.chain.clone(), (e.agent.clone(), e.epoch)))
             .collect();
         withdrawn
+    }
+
+    /// Gives up the chain's lease at once (its node can no longer serve
+    /// writes); the next heartbeat tells the leader, which can then hand
+    /// the role over without waiting for the lease to run out. Returns
+    /// whether a lease was held.
+    pub fn release(&self, chain: &str) -> bool {
+        self.lock().leases.remove(chain).is_some()
+    }
+
+    /// The chain's write guards as the leader last sent them (the
+    /// defaults before it has).
+    pub fn guards(&self, chain: &str) -> Guards {
+        self.lock().guards.get(chain).cloned().unwrap_or_default()
     }
 
     /// Whether this agent may send a write for `chain` at `now`: the epoch
@@ -140,6 +160,7 @@ mod tests {
             revoke: Vec::new(),
             halted,
             safe_mode: false,
+            guards: Vec::new(),
             executors: vec![ExecutorInfo {
                 chain: "base".into(),
                 agent: Some("host-b".into()),

@@ -4,8 +4,9 @@
 //! `eth_cancelBundle`, `eth_sendPrivateTransaction`, and
 //! `eth_sendTransaction` for nodes that sign) pass only while this
 //! agent holds the chain's executor lease and no emergency stop or safe mode
-//! is in force. Refusals are JSON-RPC errors with stable codes: -32001 not
-//! the active executor (naming it and its epoch), -32002 halted.
+//! is in force, and through the chain's guards. Refusals are JSON-RPC
+//! errors with stable codes: -32001 not the active executor (naming it and
+//! its epoch), -32002 halted, -32003 refused by a guard (naming it).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -28,6 +30,7 @@ use tracing::info;
 use url::Url;
 
 use crate::executor::{ExecutorState, Refusal};
+use crate::guards::{self, Tags, PROFIT_HEADER, STRATEGY_HEADER};
 
 /// Methods that change the world: only the active executor sends them.
 pub const WRITE_METHODS: [&str; 5] = [
@@ -42,6 +45,8 @@ pub const WRITE_METHODS: [&str; 5] = [
 pub const NOT_EXECUTOR: i64 = -32001;
 /// Emergency stop or safe mode.
 pub const HALTED: i64 = -32002;
+/// Refused by a guard.
+pub const GUARD: i64 = -32003;
 /// The local node did not answer.
 pub const NODE_UNREACHABLE: i64 = -32000;
 
@@ -97,7 +102,17 @@ fn error(id: Value, code: i64, message: String) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
 
-async fn handle(State(gateway): State<Arc<Gateway>>, body: Bytes) -> Response {
+async fn handle(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let tags = Tags {
+        strategy: header(STRATEGY_HEADER),
+        expected_profit_wei: header(PROFIT_HEADER),
+    };
     let request: Value = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {
@@ -108,11 +123,11 @@ async fn handle(State(gateway): State<Arc<Gateway>>, body: Bytes) -> Response {
         Value::Array(batch) => {
             let mut answers = Vec::with_capacity(batch.len());
             for one in batch {
-                answers.push(gateway.one(one).await);
+                answers.push(gateway.one(one, &tags).await);
             }
             Json(Value::Array(answers)).into_response()
         }
-        one => Json(gateway.one(one).await).into_response(),
+        one => Json(gateway.one(one, &tags).await).into_response(),
     }
 }
 
@@ -124,7 +139,7 @@ fn unix_ns() -> u128 {
 }
 
 impl Gateway {
-    async fn one(&self, request: Value) -> Value {
+    async fn one(&self, request: Value, tags: &Tags) -> Value {
         let id = request.get("id").cloned().unwrap_or(Value::Null);
         let Some(method) = request.get("method").and_then(Value::as_str) else {
             return error(id, -32600, "invalid request: no method".into());
@@ -134,6 +149,12 @@ impl Gateway {
         }
         match self.executor.may_write(&self.chain, Instant::now()) {
             Ok(epoch) => {
+                let params = request.get("params").cloned().unwrap_or(Value::Null);
+                let guards = self.executor.guards(&self.chain);
+                if let Err(why) = guards::check(&guards, &self.chain, method, &params, tags) {
+                    info!(chain = %self.chain, epoch, method, strategy = tags.strategy.as_deref(), reason = %why, "gateway refused a write");
+                    return error(id, GUARD, why);
+                }
                 info!(
                     chain = %self.chain,
                     agent = %self.agent_id,

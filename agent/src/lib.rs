@@ -6,6 +6,7 @@
 pub mod config;
 pub mod executor;
 pub mod gateway;
+pub mod guards;
 pub mod http;
 pub mod probe;
 pub mod report;

@@ -6,13 +6,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mevfleet_common::chain::HealthState;
 use mevfleet_common::report::SpoolRecord;
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::tls::Credentials;
 use mevfleet_common::wire::agent::Hello;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
-use tracing::error;
+use tracing::{error, warn};
 
 use crate::config::ValidAgentConfig;
 use crate::executor::ExecutorState;
@@ -94,6 +95,7 @@ pub async fn start(
             source,
         })?;
     let spool = Spool::open(&config.data_dir.join("spool"))?;
+    let executor = ExecutorState::default();
     let (limits_tx, limits_rx) = watch::channel(BTreeMap::new());
     let (transitions_tx, transitions_rx) = mpsc::unbounded_channel();
     let urgent = Arc::new(Notify::new());
@@ -132,9 +134,14 @@ pub async fn start(
         services: local.services,
         mev_boost: local.mev_boost,
     };
-    spawn_recorder(transitions_rx, spool.clone(), urgent.clone(), shutdown);
+    spawn_recorder(
+        transitions_rx,
+        spool.clone(),
+        urgent.clone(),
+        executor.clone(),
+        shutdown,
+    );
 
-    let executor = ExecutorState::default();
     let mut gateways = Vec::new();
     for chain in &valid.chains {
         if let Some(addr) = chain.config.gateway {
@@ -211,11 +218,24 @@ fn spawn_recorder(
     mut transitions: mpsc::UnboundedReceiver<SpoolRecord>,
     spool: Spool,
     urgent: Arc<Notify>,
+    executor: ExecutorState,
     shutdown: &Shutdown,
 ) {
     shutdown.spawn("transition-recorder", async move {
         // Ends when every probe has stopped (their senders are dropped).
         while let Some(record) = transitions.recv().await {
+            let SpoolRecord::ChainTransition { chain, to, .. } = &record;
+            let unusable = matches!(
+                to,
+                HealthState::Down
+                    | HealthState::WrongChain
+                    | HealthState::Syncing
+                    | HealthState::Stale
+            );
+            if unusable && executor.release(chain) {
+                warn!(chain = %chain, state = %to, "node unusable: gave up the executor lease");
+                urgent.notify_one();
+            }
             let spool = spool.clone();
             match tokio::task::spawn_blocking(move || spool.push(record)).await {
                 Ok(Ok(_seq)) => {}

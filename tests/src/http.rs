@@ -57,6 +57,16 @@ pub async fn json_rpc(
     method: &str,
     params: serde_json::Value,
 ) -> anyhow::Result<serde_json::Value> {
+    json_rpc_with_headers(addr, method, params, &[]).await
+}
+
+/// Like [`json_rpc`], with extra request headers.
+pub async fn json_rpc_with_headers(
+    addr: std::net::SocketAddr,
+    method: &str,
+    params: serde_json::Value,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<serde_json::Value> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
         .to_string();
@@ -64,7 +74,11 @@ pub async fn json_rpc(
     stream
         .write_all(
             format!(
-                "POST / HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                "POST / HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n{}Content-Length: {}\r\n\r\n{body}",
+                headers
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}\r\n"))
+                    .collect::<String>(),
                 body.len()
             )
             .as_bytes(),

@@ -58,6 +58,13 @@ pub enum AdminRequest {
         /// Halt or resume.
         halted: bool,
     },
+    /// Sets a chain's write guards (operator or admin).
+    SetGuards {
+        /// The chain.
+        chain: String,
+        /// The guards.
+        guards: crate::wire::agent::Guards,
+    },
     /// Puts one agent in or out of safe mode (operator or admin).
     SafeMode {
         /// The agent.

@@ -136,6 +136,44 @@ pub struct Control {
     pub safe_mode: bool,
     /// Who executes each chain the agent serves, to name in refusals.
     pub executors: Vec<ExecutorInfo>,
+    /// The write guards of each chain the agent serves.
+    pub guards: Vec<ChainGuards>,
+}
+
+/// One chain's write guards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainGuards {
+    /// The chain.
+    pub chain: String,
+    /// Its guards.
+    pub guards: Guards,
+}
+
+/// The checks every write must pass on the executor's gateway (the
+/// runbook's MEV config: auto-execute, gas price cap, minimum profit,
+/// allowed strategies).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guards {
+    /// Whether writes may go out at all without an operator.
+    pub auto_execute: bool,
+    /// The highest fee cap (max fee per gas, or gas price) a transaction
+    /// may carry, in wei.
+    pub max_gas_price_wei: Option<u128>,
+    /// The lowest expected profit (`x-mevfleet-expected-profit-wei`), in wei.
+    pub min_profit_wei: Option<u128>,
+    /// The strategies (`x-mevfleet-strategy`) allowed; empty allows any.
+    pub strategies: Vec<String>,
+}
+
+impl Default for Guards {
+    fn default() -> Self {
+        Self {
+            auto_execute: true,
+            max_gas_price_wei: None,
+            min_profit_wei: None,
+            strategies: Vec::new(),
+        }
+    }
 }
 
 /// One lease.

@@ -118,6 +118,8 @@ pub struct ChainView {
     pub nodes: u32,
     /// The fewest healthy nodes the chain's policy allows.
     pub min_healthy: u32,
+    /// The write guards on the executor's gateway.
+    pub guards: crate::wire::agent::Guards,
 }
 
 /// Overall status.

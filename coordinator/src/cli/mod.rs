@@ -8,6 +8,7 @@ mod connect;
 mod dev;
 mod execution;
 mod fleet;
+mod mev;
 mod output;
 mod ping;
 mod settings;
@@ -87,6 +88,9 @@ pub enum Command {
     EmergencyStop,
     /// Undo an emergency stop.
     Resume,
+    /// The executor gateways' MEV guards.
+    #[command(subcommand)]
+    Mev(mev::MevCommand),
     /// Check that each coordinator answers and accepts these credentials.
     Ping,
     /// Replicated cluster settings: list, set, unset.
@@ -133,6 +137,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::EmergencyStop => {
             execution::emergency_stop(true, &connect::Target::from_cli(&cli)?, cli.output).await
+        }
+        Command::Mev(command) => {
+            mev::run(command, &connect::Target::from_cli(&cli)?, cli.output).await
         }
         Command::Resume => {
             execution::emergency_stop(false, &connect::Target::from_cli(&cli)?, cli.output).await

@@ -33,6 +33,8 @@ pub struct AssessInput<'a> {
     pub executors: &'a BTreeMap<String, Assignment>,
     /// Whether the emergency stop is in force.
     pub halted: bool,
+    /// Write guards by chain.
+    pub guards: &'a BTreeMap<String, mevfleet_common::wire::agent::Guards>,
     /// The live view.
     pub live: &'a LiveSnapshot,
     /// The cluster.
@@ -58,6 +60,9 @@ pub fn assess(input: AssessInput<'_>) -> FleetView {
         .collect();
     let mut chains = chain_views(&agents, &best_heads, input.policy);
     for chain in &mut chains {
+        if let Some(guards) = input.guards.get(&chain.chain) {
+            chain.guards = guards.clone();
+        }
         if let Some(assignment) = input.executors.get(&chain.chain) {
             chain.executor = assignment.agent.clone();
             chain.epoch = Some(assignment.epoch);
@@ -245,6 +250,7 @@ fn chain_views(
                 healthy: healthy.len() as u32,
                 nodes,
                 min_healthy: policy.chain(name).min_healthy,
+                guards: Default::default(),
             }
         })
         .collect()

@@ -16,7 +16,9 @@ use mevfleet_common::identity::PeerIdentity;
 use mevfleet_common::report::{ReportDelta, Spooled};
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::wire::admin::{ClusterStatus, ServerInfo};
-use mevfleet_common::wire::agent::{AgentResponse, Control, ExecutorInfo, Held, Hello, Welcome};
+use mevfleet_common::wire::agent::{
+    AgentResponse, ChainGuards, Control, ExecutorInfo, Held, Hello, Welcome,
+};
 use mevfleet_common::wire::fleet::FleetView;
 use mevfleet_common::wire::{ErrorCode, WireError};
 use openraft::ServerState;
@@ -49,7 +51,6 @@ pub struct Fleet {
     core: Arc<NodeCore>,
     live: LiveView,
     leases: std::sync::Mutex<LeaseBook>,
-    activating: std::sync::Mutex<std::collections::BTreeSet<(String, u64)>>,
     policy: FleetPolicy,
 }
 
@@ -68,7 +69,6 @@ impl Fleet {
             core,
             live: LiveView::default(),
             leases: Default::default(),
-            activating: Default::default(),
             policy,
         })
     }
@@ -213,26 +213,61 @@ impl Fleet {
             .borrow()
             .millis_since_quorum_ack
             .map(Duration::from_millis);
+        let mut control = self
+            .lease_answer(&peer.name, &holding, now, quorum_age)
+            .await;
+        if !control.1.is_empty() {
+            // A handover to this agent just became safe: commit it, then
+            // answer with the lease at once rather than on the next beat.
+            for (chain, epoch) in std::mem::take(&mut control.1) {
+                self.activate(chain, epoch).await;
+            }
+            control = self
+                .lease_answer(&peer.name, &holding, now, quorum_age)
+                .await;
+        }
+        let control = control.0;
+        AgentResponse::HeartbeatAck {
+            seq,
+            resend_full: !known,
+            control,
+        }
+    }
+
+    /// What the leader answers `agent`'s heartbeat about execution, and
+    /// the handovers to it that have just become safe.
+    async fn lease_answer(
+        &self,
+        agent: &str,
+        holding: &[Held],
+        now: Instant,
+        quorum_age: Option<Duration>,
+    ) -> (Control, Vec<(String, u64)>) {
         let timing = LeaseTiming::for_lease(self.policy.lease);
-        let agent = peer.name.as_str();
-        let (answer, control) = self
-            .core
+        self.core
             .view()
             .read(|applied| {
                 let state = &applied.state;
                 let answer = self
                     .book()
-                    .on_heartbeat(agent, &holding, state, now, timing, quorum_age);
+                    .on_heartbeat(agent, holding, state, now, timing, quorum_age);
                 let serves = state
                     .agents
                     .get(agent)
                     .map(|r| r.chains.clone())
                     .unwrap_or_default();
                 let control = Control {
-                    grants: answer.grants.clone(),
-                    revoke: answer.revoke.clone(),
+                    grants: answer.grants,
+                    revoke: answer.revoke,
                     halted: state.halted,
                     safe_mode: state.safe_mode.contains(agent),
+                    guards: serves
+                        .iter()
+                        .map(|chain| ChainGuards {
+                            chain: chain.clone(),
+                            guards: state.guards.get(chain).cloned().unwrap_or_default(),
+                        })
+                        .collect(),
                     executors: serves
                         .iter()
                         .map(|chain| {
@@ -245,54 +280,30 @@ impl Fleet {
                         })
                         .collect(),
                 };
-                (answer, control)
+                (control, answer.activate)
             })
-            .await;
-        for (chain, epoch) in answer.activate {
-            self.activate(chain, epoch);
-        }
-        AgentResponse::HeartbeatAck {
-            seq,
-            resend_full: !known,
-            control,
-        }
+            .await
     }
 
-    /// Commits that a handover is safe, once (in the background: the
-    /// heartbeat that found it safe is answered at once, and the holder gets
-    /// its lease on its next heartbeat).
-    fn activate(self: &Arc<Self>, chain: String, epoch: u64) {
-        let key = (chain.clone(), epoch);
-        let fresh = self
-            .activating
-            .lock()
-            .map(|mut set| set.insert(key.clone()))
-            .unwrap_or(false);
-        if !fresh {
-            return;
+    /// Commits that a handover is safe: the new holder may be granted.
+    async fn activate(&self, chain: String, epoch: u64) {
+        let proposal = Proposal {
+            actor: Actor::new("coordinator", format!("node-{}", self.core.node_id())),
+            at_ms: unix_ms(),
+            command: Command::ActivateExecutor {
+                chain: chain.clone(),
+                epoch,
+            },
+        };
+        match self.core.write_here(proposal).await {
+            Ok((_, Outcome::Refused(reason))) => {
+                debug!(chain = %chain, epoch, reason = %reason, "activation not applied")
+            }
+            Ok(_) => {
+                info!(chain = %chain, epoch, "executor handover is safe: the new executor may execute")
+            }
+            Err(err) => warn!(chain = %chain, epoch, error = %err, "cannot activate the executor"),
         }
-        let fleet = self.clone();
-        tokio::spawn(async move {
-            let proposal = Proposal {
-                actor: Actor::new("coordinator", format!("node-{}", fleet.core.node_id())),
-                at_ms: unix_ms(),
-                command: Command::ActivateExecutor {
-                    chain: chain.clone(),
-                    epoch,
-                },
-            };
-            match fleet.core.write_here(proposal).await {
-                Ok(_) => {
-                    info!(chain = %chain, epoch, "executor handover is safe: the new executor may execute")
-                }
-                Err(err) => {
-                    warn!(chain = %chain, epoch, error = %err, "cannot activate the executor")
-                }
-            }
-            if let Ok(mut set) = fleet.activating.lock() {
-                set.remove(&key);
-            }
-        });
     }
 
     /// Commits spooled records (exactly once per sequence number).
@@ -380,6 +391,7 @@ impl Fleet {
                     events: &applied.state.events,
                     executors: &applied.state.executors,
                     halted: applied.state.halted,
+                    guards: &applied.state.guards,
                     live: &live,
                     cluster,
                     policy,

@@ -166,6 +166,14 @@ impl Handler for AdminService {
                 )?;
                 self.write(peer, Command::EmergencyStop { halted }).await
             }
+            AdminRequest::SetGuards { chain, guards } => {
+                require(
+                    peer,
+                    &[Role::Admin, Role::Operator],
+                    "change the MEV guards",
+                )?;
+                self.write(peer, Command::SetGuards { chain, guards }).await
+            }
             AdminRequest::SafeMode { agent, on } => {
                 require(peer, &[Role::Admin, Role::Operator], "change safe mode")?;
                 self.write(peer, Command::SafeMode { agent, on }).await

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use mevfleet_common::report::Spooled;
+use mevfleet_common::wire::agent::Guards;
 use serde::{Deserialize, Serialize};
 
 /// Who asked for a write: a certificate identity, or the coordinator itself
@@ -66,6 +67,13 @@ pub enum Command {
         chain: String,
         /// The epoch.
         epoch: u64,
+    },
+    /// Sets a chain's write guards.
+    SetGuards {
+        /// The chain.
+        chain: String,
+        /// The guards.
+        guards: Guards,
     },
     /// Halts (or resumes) every executor fleet-wide.
     EmergencyStop {
@@ -131,6 +139,13 @@ impl Command {
             } => format!(
                 "executor of {chain}: {} (from epoch {expected_epoch}; {reason})",
                 agent.as_deref().unwrap_or("nobody")
+            ),
+            Command::SetGuards { chain, guards } => format!(
+                "guards of {chain}: auto_execute {}, max gas price {:?} wei, min profit {:?} wei, strategies [{}]",
+                guards.auto_execute,
+                guards.max_gas_price_wei,
+                guards.min_profit_wei,
+                guards.strategies.join(",")
             ),
             Command::ActivateExecutor { chain, epoch } => {
                 format!("executor of {chain} at epoch {epoch} may execute")

@@ -107,6 +107,8 @@ pub struct FleetState {
     pub halted: bool,
     /// Agents in safe mode.
     pub safe_mode: std::collections::BTreeSet<String>,
+    /// Write guards by chain (chains not listed use the defaults).
+    pub guards: BTreeMap<String, mevfleet_common::wire::agent::Guards>,
 }
 
 impl FleetState {
@@ -175,6 +177,14 @@ impl FleetState {
                 proposal.at_ms,
             ),
             Command::ActivateExecutor { chain, epoch } => self.activate_executor(chain, *epoch),
+            Command::SetGuards { chain, guards } => {
+                if chain.is_empty() {
+                    Outcome::Refused("guards need a chain".into())
+                } else {
+                    self.guards.insert(chain.clone(), guards.clone());
+                    Outcome::Done
+                }
+            }
             Command::EmergencyStop { halted } => {
                 self.halted = *halted;
                 Outcome::Done
