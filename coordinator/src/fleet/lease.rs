@@ -90,6 +90,14 @@ impl LeaseBook {
         self.granted.clear();
     }
 
+    /// How many chains' last lease went to `agent` and is not yet released.
+    pub fn held_by(&self, agent: &str) -> usize {
+        self.granted
+            .values()
+            .filter(|last| last.agent == agent && !last.released)
+            .count()
+    }
+
     /// Answers one heartbeat of `agent`, which held `holding` when it sent it.
     pub fn on_heartbeat(
         &mut self,

@@ -12,6 +12,7 @@ pub mod policy;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mevfleet_common::chain::HealthState;
 use mevfleet_common::identity::PeerIdentity;
 use mevfleet_common::report::{ReportDelta, Spooled};
 use mevfleet_common::shutdown::Shutdown;
@@ -51,6 +52,7 @@ pub struct Fleet {
     core: Arc<NodeCore>,
     live: LiveView,
     leases: std::sync::Mutex<LeaseBook>,
+    failover_running: tokio::sync::Mutex<()>,
     policy: FleetPolicy,
 }
 
@@ -69,6 +71,7 @@ impl Fleet {
             core,
             live: LiveView::default(),
             leases: Default::default(),
+            failover_running: Default::default(),
             policy,
         })
     }
@@ -202,7 +205,15 @@ impl Fleet {
         let now = Instant::now();
         // The leadership watch may not have run yet on a brand-new leader.
         self.book().took_office(now);
+        // A node whose verdict changed, or an executor that gave up its
+        // lease: decide now rather than at the next failover tick.
+        let urgent = delta.chains.iter().any(|c| c.state != HealthState::Healthy)
+            || holding.len() < self.book().held_by(&peer.name);
         let known = self.live.heartbeat(&peer.name, delta, now, unix_ms());
+        if urgent {
+            let fleet = self.clone();
+            tokio::spawn(async move { fleet.failover_once().await });
+        }
         if !known {
             debug!(agent.id = %peer.name, "heartbeat from an agent new to this leader");
         }
@@ -421,7 +432,15 @@ impl Fleet {
         });
     }
 
+    /// One failover round, unless one is already running.
     async fn failover_once(&self) {
+        let Ok(_running) = self.failover_running.try_lock() else {
+            return;
+        };
+        self.failover_round().await;
+    }
+
+    async fn failover_round(&self) {
         let in_office = self
             .live
             .snapshot(Instant::now())
