@@ -594,3 +594,67 @@ async fn guards_refuse_writes_with_minus_32003_naming_the_guard() -> anyhow::Res
     assert_eq!(code, 2, "{stderr}");
     pair.fleet.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_are_followed_to_their_receipts_and_summed_by_strategy() -> anyhow::Result<()> {
+    init_logs();
+    let pair = Pair::start().await?;
+    let (executor, _) = pair.executor(None).await?;
+    let gateway = pair.gateway(&executor)?;
+    first_accepted(gateway).await?;
+    let tagged = [
+        ("x-mevfleet-strategy", "arb"),
+        ("x-mevfleet-expected-profit-wei", "50000000000000000"),
+    ];
+    for _ in 0..3 {
+        let answer = mevfleet_tests::json_rpc_with_headers(
+            gateway,
+            "eth_sendTransaction",
+            json!([{"from": DEV, "to": OTHER, "value": "0x1"}]),
+            &tagged,
+        )
+        .await?;
+        assert!(answer["result"].is_string(), "{answer}");
+    }
+    for _ in 0..2 {
+        let refused = send(pair.gateway(other(&executor))?).await?;
+        assert_eq!(error_code(&refused), Some(-32001));
+    }
+
+    // --- every accepted write is followed to its receipt and committed
+    let stats = wait_until("the outcomes to settle", DEFAULT_DEADLINE, || async {
+        let stats = pair.fleet.cli_json(&["mev", "stats"], &[]).await.ok()?;
+        let hour = &stats["last_hour"];
+        (hour["succeeded"].as_u64()? >= 4 && hour["pending"] == 0 && hour["refused"].as_u64()? >= 2)
+            .then_some(stats)
+    })
+    .await?;
+    assert_eq!(stats["success_rate"], 1.0, "{stats}");
+    let profits = pair.fleet.cli_json(&["mev", "profits"], &[]).await?;
+    let arb = profits["by_strategy_24h"]["arb"]
+        .as_f64()
+        .unwrap_or_default();
+    assert!((arb - 0.15).abs() < 1e-9, "{profits}");
+    let (code, table, _) = pair.fleet.cli(&["mev", "stats"]).await?;
+    assert_eq!(code, 0);
+    assert!(table.contains("100.0 %"), "{table}");
+
+    // --- the runbook's curl calls
+    let member = pair
+        .fleet
+        .members
+        .values()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no member"))?;
+    let http: Value =
+        serde_json::from_str(&mevfleet_tests::http_get(member.http, "/mev/stats").await?)?;
+    assert_eq!(http["success_rate"], 1.0, "{http}");
+    let http: Value =
+        serde_json::from_str(&mevfleet_tests::http_get(member.http, "/mev/profits").await?)?;
+    assert!(
+        (http["daily_total"].as_f64().unwrap_or_default() - 0.15).abs() < 1e-9,
+        "{http}"
+    );
+    let mut fleet = pair.fleet;
+    fleet.stop().await
+}

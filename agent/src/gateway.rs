@@ -29,6 +29,9 @@ use tokio::net::TcpListener;
 use tracing::info;
 use url::Url;
 
+use mevfleet_common::report::{Execution, Inclusion, SpoolRecord};
+use tokio::sync::mpsc;
+
 use crate::executor::{ExecutorState, Refusal};
 use crate::guards::{self, Tags, PROFIT_HEADER, STRATEGY_HEADER};
 
@@ -53,6 +56,17 @@ pub const NODE_UNREACHABLE: i64 = -32000;
 /// How long the node may take to answer a proxied request.
 const NODE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long an accepted transaction is followed before it counts as not
+/// included.
+const FOLLOW_FOR: Duration = Duration::from_secs(120);
+
+/// How often pending transactions' receipts are asked for.
+const RECEIPT_POLL: Duration = Duration::from_millis(500);
+
+/// At most this many transactions are followed at once; beyond, the oldest
+/// is given up (and counted as not included).
+const MAX_FOLLOWED: usize = 10_000;
+
 /// One chain's gateway.
 #[derive(Debug)]
 struct Gateway {
@@ -61,6 +75,8 @@ struct Gateway {
     rpc: Url,
     executor: ExecutorState,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    records: mpsc::UnboundedSender<SpoolRecord>,
+    follow: mpsc::UnboundedSender<String>,
 }
 
 /// Binds the gateway's address; fails before anything is served.
@@ -75,14 +91,23 @@ pub fn spawn(
     agent_id: String,
     rpc: Url,
     executor: ExecutorState,
+    records: mpsc::UnboundedSender<SpoolRecord>,
     shutdown: &Shutdown,
 ) {
+    let (follow, followed) = mpsc::unbounded_channel();
     let gateway = Arc::new(Gateway {
         chain,
         agent_id,
         rpc,
         executor,
         client: Client::builder(TokioExecutor::new()).build(HttpsConnector::new()),
+        records,
+        follow,
+    });
+    let follower = gateway.clone();
+    let token = shutdown.token().clone();
+    shutdown.spawn("inclusion-follower", async move {
+        follower.follow_inclusions(followed, token).await;
     });
     let router = Router::new()
         .route("/", post(handle))
@@ -131,6 +156,10 @@ async fn handle(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: B
     }
 }
 
+fn unix_ms() -> u64 {
+    (unix_ns() / 1_000_000) as u64
+}
+
 fn unix_ns() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -147,12 +176,47 @@ impl Gateway {
         if !WRITE_METHODS.contains(&method) {
             return self.forward(id, &request).await;
         }
+        let mut outcome = Execution {
+            chain: self.chain.clone(),
+            method: method.to_owned(),
+            hash: None,
+            strategy: tags.strategy.clone(),
+            expected_profit_wei: tags
+                .expected_profit_wei
+                .as_deref()
+                .and_then(|p| p.trim().parse().ok()),
+            epoch: 0,
+            at_ms: unix_ms(),
+            accepted: false,
+            reason: None,
+        };
+        let answer = self.write(id, method, &request, tags, &mut outcome).await;
+        if outcome.accepted {
+            if let Some(hash) = outcome.hash.clone().filter(|_| method != "eth_sendBundle") {
+                let _closed = self.follow.send(hash);
+            }
+        }
+        let _closed = self.records.send(SpoolRecord::Execution(outcome));
+        answer
+    }
+
+    /// A write: checked, forwarded if allowed, and described in `outcome`.
+    async fn write(
+        &self,
+        id: Value,
+        method: &str,
+        request: &Value,
+        tags: &Tags,
+        outcome: &mut Execution,
+    ) -> Value {
         match self.executor.may_write(&self.chain, Instant::now()) {
             Ok(epoch) => {
+                outcome.epoch = epoch;
                 let params = request.get("params").cloned().unwrap_or(Value::Null);
                 let guards = self.executor.guards(&self.chain);
                 if let Err(why) = guards::check(&guards, &self.chain, method, &params, tags) {
                     info!(chain = %self.chain, epoch, method, strategy = tags.strategy.as_deref(), reason = %why, "gateway refused a write");
+                    outcome.reason = Some(why.clone());
                     return error(id, GUARD, why);
                 }
                 info!(
@@ -163,9 +227,24 @@ impl Gateway {
                     accepted_unix_ns = unix_ns() as u64,
                     "gateway accepted a write"
                 );
-                self.forward(id, &request).await
+                let answer = self.forward(id, request).await;
+                match (answer.get("result"), answer.get("error")) {
+                    (Some(result), _) => {
+                        outcome.accepted = true;
+                        outcome.hash = result
+                            .as_str()
+                            .or_else(|| result.get("bundleHash").and_then(Value::as_str))
+                            .map(str::to_owned);
+                    }
+                    (None, Some(err)) => {
+                        outcome.reason = Some(format!("the node refused it: {err}"));
+                    }
+                    (None, None) => outcome.reason = Some("the node gave no result".into()),
+                }
+                answer
             }
             Err(Refusal::NotExecutor { executor, epoch }) => {
+                outcome.reason = Some("not the active executor".into());
                 let holder = executor
                     .map(|agent| format!("{agent} is the executor at epoch {epoch}"))
                     .unwrap_or_else(|| format!("no agent is the executor (epoch {epoch})"));
@@ -178,12 +257,73 @@ impl Gateway {
                     ),
                 )
             }
-            Err(Refusal::Halted { why }) => error(
-                id,
-                HALTED,
-                format!("{} refuses writes on {}: {why}", self.agent_id, self.chain),
-            ),
+            Err(Refusal::Halted { why }) => {
+                outcome.reason = Some(why.to_owned());
+                error(
+                    id,
+                    HALTED,
+                    format!("{} refuses writes on {}: {why}", self.agent_id, self.chain),
+                )
+            }
         }
+    }
+
+    /// Follows accepted transactions to their receipts, and records what
+    /// became of each (included and whether it succeeded, or not seen in
+    /// time).
+    async fn follow_inclusions(
+        &self,
+        mut hashes: mpsc::UnboundedReceiver<String>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let mut pending: Vec<(String, Instant)> = Vec::new();
+        let mut ticks = tokio::time::interval(RECEIPT_POLL);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                hash = hashes.recv() => match hash {
+                    Some(hash) => {
+                        if pending.len() >= MAX_FOLLOWED {
+                            let (oldest, _) = pending.remove(0);
+                            self.settle(oldest, None, false);
+                        }
+                        pending.push((hash, Instant::now()));
+                        continue;
+                    }
+                    None => return,
+                },
+                _ = ticks.tick() => {}
+            }
+            let mut still = Vec::with_capacity(pending.len());
+            for (hash, since) in pending.drain(..) {
+                let answer = self
+                    .forward(Value::from(1), &json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt", "params": [hash]}))
+                    .await;
+                let receipt = answer.get("result").filter(|r| !r.is_null());
+                match receipt {
+                    Some(receipt) => {
+                        let block = receipt["blockNumber"]
+                            .as_str()
+                            .and_then(|b| u64::from_str_radix(b.trim_start_matches("0x"), 16).ok());
+                        let success = receipt["status"] == "0x1";
+                        self.settle(hash, block, success);
+                    }
+                    None if since.elapsed() > FOLLOW_FOR => self.settle(hash, None, false),
+                    None => still.push((hash, since)),
+                }
+            }
+            pending = still;
+        }
+    }
+
+    fn settle(&self, hash: String, block: Option<u64>, success: bool) {
+        let _closed = self.records.send(SpoolRecord::Inclusion(Inclusion {
+            chain: self.chain.clone(),
+            hash,
+            block,
+            success,
+            at_ms: unix_ms(),
+        }));
     }
 
     async fn forward(&self, id: Value, request: &Value) -> Value {

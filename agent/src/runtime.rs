@@ -126,7 +126,8 @@ pub async fn start(
             chain::spawn_with(settings, hooks, shutdown).status()
         })
         .collect();
-    drop(transitions_tx);
+    // The gateways report execution outcomes to the same recorder.
+    let records = transitions_tx;
     let local = local::spawn(config, shutdown);
     let sources = Sources {
         chains,
@@ -167,9 +168,11 @@ pub async fn start(
             config.agent_id.clone(),
             rpc,
             executor.clone(),
+            records.clone(),
             shutdown,
         );
     }
+    drop(records);
     let hello = Hello {
         agent_id: config.agent_id.clone(),
         version: mevfleet_common::VERSION.to_owned(),
@@ -221,28 +224,33 @@ fn spawn_recorder(
     executor: ExecutorState,
     shutdown: &Shutdown,
 ) {
-    shutdown.spawn("transition-recorder", async move {
-        // Ends when every probe has stopped (their senders are dropped).
+    shutdown.spawn("recorder", async move {
+        // Ends when every probe and gateway has stopped (their senders are dropped).
         while let Some(record) = transitions.recv().await {
-            let SpoolRecord::ChainTransition { chain, to, .. } = &record;
-            let unusable = matches!(
-                to,
-                HealthState::Down
-                    | HealthState::WrongChain
-                    | HealthState::Syncing
-                    | HealthState::Stale
-            );
-            if unusable && executor.release(chain) {
-                warn!(chain = %chain, state = %to, "node unusable: gave up the executor lease");
-                urgent.notify_one();
+            let transition = matches!(record, SpoolRecord::ChainTransition { .. });
+            if let SpoolRecord::ChainTransition { chain, to, .. } = &record {
+                let unusable = matches!(
+                    to,
+                    HealthState::Down
+                        | HealthState::WrongChain
+                        | HealthState::Syncing
+                        | HealthState::Stale
+                );
+                if unusable && executor.release(chain) {
+                    warn!(chain = %chain, state = %to, "node unusable: gave up the executor lease");
+                    urgent.notify_one();
+                }
             }
             let spool = spool.clone();
             match tokio::task::spawn_blocking(move || spool.push(record)).await {
                 Ok(Ok(_seq)) => {}
-                Ok(Err(err)) => error!(error = %err, "cannot spool a chain verdict change"),
+                Ok(Err(err)) => error!(error = %err, "cannot spool a record"),
                 Err(err) => error!(error = %err, "the spool writer failed"),
             }
-            urgent.notify_one();
+            // Verdict changes are worth a heartbeat now; outcomes can wait.
+            if transition {
+                urgent.notify_one();
+            }
         }
     });
 }

@@ -160,6 +160,48 @@ pub enum SpoolRecord {
         /// The failure behind it, if any.
         reason: Option<String>,
     },
+    /// A write the gateway accepted or refused.
+    Execution(Execution),
+    /// What became of an accepted transaction.
+    Inclusion(Inclusion),
+}
+
+/// A write through an executor gateway.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Execution {
+    /// The chain.
+    pub chain: String,
+    /// The JSON-RPC method.
+    pub method: String,
+    /// The transaction (or bundle) hash the node returned, when accepted.
+    pub hash: Option<String>,
+    /// `x-mevfleet-strategy`.
+    pub strategy: Option<String>,
+    /// `x-mevfleet-expected-profit-wei`.
+    pub expected_profit_wei: Option<u128>,
+    /// The lease epoch it went out under (0 when refused without one).
+    pub epoch: u64,
+    /// When (ms since the Unix epoch, agent's clock).
+    pub at_ms: u64,
+    /// Whether it went out to the node.
+    pub accepted: bool,
+    /// Why not, when refused (by the gateway or the node).
+    pub reason: Option<String>,
+}
+
+/// A transaction's fate, followed until its receipt (or given up).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inclusion {
+    /// The chain.
+    pub chain: String,
+    /// The transaction hash.
+    pub hash: String,
+    /// The block it was included in; none when it was not seen in time.
+    pub block: Option<u64>,
+    /// Whether the receipt says it succeeded.
+    pub success: bool,
+    /// When it was settled (ms since the Unix epoch, agent's clock).
+    pub at_ms: u64,
 }
 
 /// A spooled record with its place in the agent's spool.

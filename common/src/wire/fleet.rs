@@ -30,6 +30,8 @@ pub struct FleetView {
     pub events: Vec<EventView>,
     /// The coordinator cluster.
     pub cluster: ClusterStatus,
+    /// Execution outcomes.
+    pub mev: MevReport,
 }
 
 /// How the leader sees one agent.
@@ -206,4 +208,37 @@ pub struct EventView {
     pub reason: Option<String>,
     /// The agent's spool sequence number (unique per agent and spool).
     pub seq: u64,
+}
+
+/// Execution outcomes over a window (`mev stats`, `/mev/stats`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MevStats {
+    /// The window, in ms back from the view's time.
+    pub window_ms: u64,
+    /// Writes the gateways sent out.
+    pub accepted: u64,
+    /// Writes they refused (not the executor, halted, a guard, the node).
+    pub refused: u64,
+    /// Accepted transactions included and successful.
+    pub succeeded: u64,
+    /// Accepted transactions that reverted or were not included in time.
+    pub failed: u64,
+    /// Accepted transactions not settled yet.
+    pub pending: u64,
+    /// succeeded / (succeeded + failed), when anything settled.
+    pub success_rate: Option<f64>,
+    /// Expected profit of the succeeded transactions, in ETH, by strategy
+    /// (`-` for untagged writes).
+    pub profit_by_strategy: BTreeMap<String, f64>,
+    /// Their total, in ETH.
+    pub total_profit_eth: f64,
+}
+
+/// Execution outcomes over the last hour and day.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MevReport {
+    /// The last hour.
+    pub last_hour: MevStats,
+    /// The last 24 hours.
+    pub last_day: MevStats,
 }

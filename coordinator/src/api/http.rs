@@ -1,6 +1,7 @@
-//! The coordinator's HTTP server (loopback by default): `/metrics`, and the
+//! The coordinator's HTTP server (loopback by default): `/metrics`, the
 //! fleet as JSON at `/api/status`, `/api/agents`, `/api/chains` and
-//! `/api/check` (answered by the leader wherever the request arrives).
+//! `/api/check`, and execution outcomes at `/mev/stats` and `/mev/profits`
+//! (answered by the leader wherever the request arrives).
 
 use std::sync::Arc;
 
@@ -26,6 +27,8 @@ pub fn spawn(listener: TcpListener, fleet: Arc<Fleet>, shutdown: &Shutdown) {
         .route("/api/agents", get(api_agents))
         .route("/api/chains", get(api_chains))
         .route("/api/check", get(api_check))
+        .route("/mev/stats", get(mev_stats))
+        .route("/mev/profits", get(mev_profits))
         .with_state(fleet);
     let token = shutdown.token().clone();
     shutdown.spawn_critical("http", async move {
@@ -62,6 +65,28 @@ async fn api_chains(fleet: State<Arc<Fleet>>) -> Response {
 
 async fn api_check(fleet: State<Arc<Fleet>>) -> Response {
     fleet_json(fleet, |view| json!(view.checks)).await
+}
+
+async fn mev_stats(fleet: State<Arc<Fleet>>) -> Response {
+    fleet_json(fleet, |view| {
+        json!({
+            "success_rate": view.mev.last_day.success_rate,
+            "last_hour": view.mev.last_hour,
+            "last_day": view.mev.last_day,
+        })
+    })
+    .await
+}
+
+async fn mev_profits(fleet: State<Arc<Fleet>>) -> Response {
+    fleet_json(fleet, |view| {
+        json!({
+            "daily_total": view.mev.last_day.total_profit_eth,
+            "hourly_total": view.mev.last_hour.total_profit_eth,
+            "by_strategy_24h": view.mev.last_day.profit_by_strategy,
+        })
+    })
+    .await
 }
 
 async fn fleet_json(

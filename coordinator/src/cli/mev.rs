@@ -1,10 +1,12 @@
-//! `mevfleet mev config CHAIN [...]`: the write guards of a chain's
-//! executor gateway (the runbook's MEV config): show them, or change some
-//! and keep the rest.
+//! `mevfleet mev stats|profits|config`: execution outcomes (success rate,
+//! expected profit by strategy) and the write guards of a chain's executor
+//! gateway (the runbook's MEV config): show them, or change some and keep
+//! the rest.
 
 use clap::{Args, Subcommand};
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
 use mevfleet_common::wire::agent::Guards;
+use mevfleet_common::wire::fleet::{MevReport, MevStats};
 use serde_json::json;
 
 use super::connect::{request, Target};
@@ -14,6 +16,10 @@ use super::CliError;
 /// `mevfleet mev ...`
 #[derive(Debug, Subcommand)]
 pub enum MevCommand {
+    /// Writes accepted and refused, success rate, over the last hour and day.
+    Stats,
+    /// Expected profit of the writes that succeeded, by strategy, last hour and day.
+    Profits,
     /// Show or change a chain's write guards.
     Config(ConfigArgs),
 }
@@ -93,10 +99,14 @@ pub async fn run(
     target: &Target,
     output: OutputFormat,
 ) -> Result<(), CliError> {
-    let MevCommand::Config(args) = command;
     let view = match request(target, &AdminRequest::FleetView).await? {
         AdminResponse::Fleet(view) => view,
         other => return Err(CliError::Failed(format!("unexpected answer: {other:?}"))),
+    };
+    let args = match command {
+        MevCommand::Stats => return stats(&view.mev, output),
+        MevCommand::Profits => return profits(&view.mev, output),
+        MevCommand::Config(args) => args,
     };
     let current = view
         .chains
@@ -167,6 +177,86 @@ fn show(chain: &str, guards: &Guards, output: OutputFormat) -> Result<(), CliErr
                     ],
                     &rows
                 )
+            );
+            Ok(())
+        }
+    }
+}
+
+fn rate(rate: Option<f64>) -> String {
+    rate.map(|r| format!("{:.1} %", r * 100.0))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn stats(mev: &MevReport, output: OutputFormat) -> Result<(), CliError> {
+    match output {
+        OutputFormat::Json => print_json(&json!({
+            "success_rate": mev.last_day.success_rate,
+            "last_hour": mev.last_hour,
+            "last_day": mev.last_day,
+        })),
+        OutputFormat::Table => {
+            let row = |name: &str, s: &MevStats| {
+                vec![
+                    name.to_owned(),
+                    s.accepted.to_string(),
+                    s.refused.to_string(),
+                    s.succeeded.to_string(),
+                    s.failed.to_string(),
+                    s.pending.to_string(),
+                    rate(s.success_rate),
+                ]
+            };
+            println!(
+                "{}",
+                render_table(
+                    &[
+                        "WINDOW",
+                        "ACCEPTED",
+                        "REFUSED",
+                        "SUCCEEDED",
+                        "FAILED",
+                        "PENDING",
+                        "SUCCESS RATE"
+                    ],
+                    &[row("1h", &mev.last_hour), row("24h", &mev.last_day)]
+                )
+            );
+            Ok(())
+        }
+    }
+}
+
+fn profits(mev: &MevReport, output: OutputFormat) -> Result<(), CliError> {
+    match output {
+        OutputFormat::Json => print_json(&json!({
+            "daily_total": mev.last_day.total_profit_eth,
+            "hourly_total": mev.last_hour.total_profit_eth,
+            "by_strategy_24h": mev.last_day.profit_by_strategy,
+        })),
+        OutputFormat::Table => {
+            let mut rows: Vec<Vec<String>> = mev
+                .last_day
+                .profit_by_strategy
+                .iter()
+                .map(|(strategy, eth)| {
+                    let hour = mev
+                        .last_hour
+                        .profit_by_strategy
+                        .get(strategy)
+                        .copied()
+                        .unwrap_or(0.0);
+                    vec![strategy.clone(), format!("{hour:.6}"), format!("{eth:.6}")]
+                })
+                .collect();
+            rows.push(vec![
+                "total".into(),
+                format!("{:.6}", mev.last_hour.total_profit_eth),
+                format!("{:.6}", mev.last_day.total_profit_eth),
+            ]);
+            println!(
+                "{}",
+                render_table(&["STRATEGY", "1H ETH", "24H ETH"], &rows)
             );
             Ok(())
         }

@@ -33,6 +33,8 @@ pub struct AssessInput<'a> {
     pub executors: &'a BTreeMap<String, Assignment>,
     /// Whether the emergency stop is in force.
     pub halted: bool,
+    /// Execution outcomes.
+    pub executions: &'a [crate::state::ExecutionEntry],
     /// Write guards by chain.
     pub guards: &'a BTreeMap<String, mevfleet_common::wire::agent::Guards>,
     /// The live view.
@@ -107,6 +109,7 @@ pub fn assess(input: AssessInput<'_>) -> FleetView {
         checks,
         events,
         cluster: input.cluster,
+        mev: super::mev::report(input.executions, input.now_ms),
     }
 }
 

@@ -52,6 +52,7 @@ fn view(agents: Vec<AgentView>) -> FleetView {
             term: 1,
             members: Vec::new(),
         },
+        mev: Default::default(),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod assess;
 pub mod failover;
 pub mod lease;
 pub mod live;
+pub mod mev;
 pub mod policy;
 
 use std::sync::Arc;
@@ -403,6 +404,7 @@ impl Fleet {
                     executors: &applied.state.executors,
                     halted: applied.state.halted,
                     guards: &applied.state.guards,
+                    executions: &applied.state.executions,
                     live: &live,
                     cluster,
                     policy,

@@ -8,7 +8,7 @@ mod executor;
 use std::collections::BTreeMap;
 
 use mevfleet_common::chain::HealthState;
-use mevfleet_common::report::{SpoolRecord, Spooled};
+use mevfleet_common::report::{Execution, Inclusion, SpoolRecord, Spooled};
 use serde::{Deserialize, Serialize};
 
 pub use command::{Actor, Command, Outcome, Proposal};
@@ -39,6 +39,20 @@ pub struct AgentRecord {
 
 /// How many chain events the state keeps; older ones are dropped.
 pub const EVENTS_RETAINED: usize = 10_000;
+
+/// How many execution outcomes the state keeps; older ones are dropped.
+pub const EXECUTIONS_RETAINED: usize = 100_000;
+
+/// A write through an executor gateway and, once known, its fate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionEntry {
+    /// The agent whose gateway it went through.
+    pub agent: String,
+    /// The write.
+    pub execution: Execution,
+    /// Its inclusion, once followed to a receipt (or given up).
+    pub inclusion: Option<Inclusion>,
+}
 
 /// A chain node's verdict changed on an agent (from its spool).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +121,8 @@ pub struct FleetState {
     pub halted: bool,
     /// Agents in safe mode.
     pub safe_mode: std::collections::BTreeSet<String>,
+    /// Writes through the gateways and their fates, oldest first.
+    pub executions: Vec<ExecutionEntry>,
     /// Write guards by chain (chains not listed use the defaults).
     pub guards: BTreeMap<String, mevfleet_common::wire::agent::Guards>,
 }
@@ -254,7 +270,26 @@ impl FleetState {
                     at_ms: *at_ms,
                     reason: reason.clone(),
                 }),
+                SpoolRecord::Execution(execution) => self.executions.push(ExecutionEntry {
+                    agent: agent.to_owned(),
+                    execution: execution.clone(),
+                    inclusion: None,
+                }),
+                SpoolRecord::Inclusion(inclusion) => {
+                    // The newest matching write: hashes repeat only on resends.
+                    if let Some(entry) = self.executions.iter_mut().rev().find(|e| {
+                        e.agent == agent
+                            && e.execution.chain == inclusion.chain
+                            && e.execution.hash.as_deref() == Some(inclusion.hash.as_str())
+                    }) {
+                        entry.inclusion = Some(inclusion.clone());
+                    }
+                }
             }
+        }
+        if self.executions.len() > EXECUTIONS_RETAINED {
+            let excess = self.executions.len() - EXECUTIONS_RETAINED;
+            self.executions.drain(..excess);
         }
         if self.events.len() > EVENTS_RETAINED {
             let excess = self.events.len() - EVENTS_RETAINED;

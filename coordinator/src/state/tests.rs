@@ -295,3 +295,64 @@ fn a_handover_from_a_holder_starts_inactive() {
     );
     assert!(state.halted && state.safe_mode.contains("host-a"));
 }
+
+#[test]
+fn an_inclusion_settles_the_matching_write_of_that_agent() {
+    use mevfleet_common::report::{Execution, Inclusion};
+    let mut state = registered();
+    let execution = |hash: &str| {
+        SpoolRecord::Execution(Execution {
+            chain: "ethereum".into(),
+            method: "eth_sendRawTransaction".into(),
+            hash: Some(hash.into()),
+            strategy: Some("arb".into()),
+            expected_profit_wei: Some(1),
+            epoch: 1,
+            at_ms: 5,
+            accepted: true,
+            reason: None,
+        })
+    };
+    let inclusion = |hash: &str| {
+        SpoolRecord::Inclusion(Inclusion {
+            chain: "ethereum".into(),
+            hash: hash.into(),
+            block: Some(9),
+            success: true,
+            at_ms: 6,
+        })
+    };
+    let records = vec![
+        Spooled {
+            seq: 1,
+            record: execution("0xaa"),
+        },
+        Spooled {
+            seq: 2,
+            record: execution("0xbb"),
+        },
+        Spooled {
+            seq: 3,
+            record: inclusion("0xbb"),
+        },
+        // Unknown hashes change nothing.
+        Spooled {
+            seq: 4,
+            record: inclusion("0xcc"),
+        },
+    ];
+    state.apply(
+        2,
+        &proposal(Command::AgentRecords {
+            agent: "host-a".into(),
+            spool_id: 1,
+            records,
+        }),
+    );
+    assert_eq!(state.executions.len(), 2);
+    assert!(state.executions[0].inclusion.is_none());
+    assert_eq!(
+        state.executions[1].inclusion.as_ref().and_then(|i| i.block),
+        Some(9)
+    );
+}

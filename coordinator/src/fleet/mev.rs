@@ -1,0 +1,138 @@
+//! Execution outcomes as figures, a pure function of the committed outcome
+//! records: writes accepted and refused, how many succeeded on chain, the
+//! success rate, and the expected profit of what succeeded, by strategy.
+
+use mevfleet_common::wire::fleet::{MevReport, MevStats};
+
+use crate::state::ExecutionEntry;
+
+const HOUR_MS: u64 = 3_600_000;
+
+/// The figures over the `window_ms` before `now_ms`.
+pub fn stats(entries: &[ExecutionEntry], now_ms: u64, window_ms: u64) -> MevStats {
+    let since = now_ms.saturating_sub(window_ms);
+    let mut stats = MevStats {
+        window_ms,
+        ..MevStats::default()
+    };
+    for entry in entries.iter().filter(|e| e.execution.at_ms >= since) {
+        let execution = &entry.execution;
+        if !execution.accepted {
+            stats.refused += 1;
+            continue;
+        }
+        stats.accepted += 1;
+        match &entry.inclusion {
+            None => stats.pending += 1,
+            Some(inclusion) if inclusion.block.is_some() && inclusion.success => {
+                stats.succeeded += 1;
+                let eth = execution.expected_profit_wei.unwrap_or(0) as f64 / 1e18;
+                let strategy = execution.strategy.clone().unwrap_or_else(|| "-".into());
+                *stats.profit_by_strategy.entry(strategy).or_default() += eth;
+                stats.total_profit_eth += eth;
+            }
+            Some(_) => stats.failed += 1,
+        }
+    }
+    let settled = stats.succeeded + stats.failed;
+    stats.success_rate = (settled > 0).then(|| stats.succeeded as f64 / settled as f64);
+    stats
+}
+
+/// The last hour and the last day.
+pub fn report(entries: &[ExecutionEntry], now_ms: u64) -> MevReport {
+    MevReport {
+        last_hour: stats(entries, now_ms, HOUR_MS),
+        last_day: stats(entries, now_ms, 24 * HOUR_MS),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mevfleet_common::report::{Execution, Inclusion};
+
+    use super::*;
+
+    const NOW: u64 = 100 * HOUR_MS;
+
+    fn entry(
+        at_ms: u64,
+        accepted: bool,
+        strategy: Option<&str>,
+        profit_eth: u128,
+        fate: Option<(Option<u64>, bool)>,
+    ) -> ExecutionEntry {
+        ExecutionEntry {
+            agent: "host-a".into(),
+            execution: Execution {
+                chain: "ethereum".into(),
+                method: "eth_sendRawTransaction".into(),
+                hash: accepted.then(|| format!("0x{at_ms:x}")),
+                strategy: strategy.map(str::to_owned),
+                expected_profit_wei: Some(profit_eth * 10u128.pow(17)),
+                epoch: 1,
+                at_ms,
+                accepted,
+                reason: (!accepted).then(|| "guard".into()),
+            },
+            inclusion: fate.map(|(block, success)| Inclusion {
+                chain: "ethereum".into(),
+                hash: format!("0x{at_ms:x}"),
+                block,
+                success,
+                at_ms,
+            }),
+        }
+    }
+
+    #[test]
+    fn outcomes_count_by_fate_and_profit_by_strategy() {
+        let entries = vec![
+            entry(
+                NOW - 30 * HOUR_MS,
+                true,
+                Some("arb"),
+                5,
+                Some((Some(1), true)),
+            ), // outside the day
+            entry(
+                NOW - 2 * HOUR_MS,
+                true,
+                Some("arb"),
+                2,
+                Some((Some(2), true)),
+            ),
+            entry(NOW - 1000, true, Some("arb"), 1, Some((Some(3), true))),
+            entry(
+                NOW - 900,
+                true,
+                Some("liquidation"),
+                3,
+                Some((Some(3), false)),
+            ), // reverted
+            entry(NOW - 800, true, None, 4, Some((None, false))), // never included
+            entry(NOW - 700, true, Some("arb"), 1, None),         // pending
+            entry(NOW - 600, false, Some("arb"), 1, None),        // refused
+        ];
+        let hour = stats(&entries, NOW, HOUR_MS);
+        assert_eq!(
+            (
+                hour.accepted,
+                hour.refused,
+                hour.succeeded,
+                hour.failed,
+                hour.pending
+            ),
+            (4, 1, 1, 2, 1)
+        );
+        assert_eq!(hour.success_rate, Some(1.0 / 3.0));
+        assert!((hour.total_profit_eth - 0.1).abs() < 1e-12, "{hour:?}");
+        let day = report(&entries, NOW).last_day;
+        assert_eq!(day.succeeded, 2);
+        assert!(
+            (day.profit_by_strategy["arb"] - 0.3).abs() < 1e-12,
+            "{day:?}"
+        );
+        assert!(stats(&[], NOW, HOUR_MS).success_rate.is_none());
+    }
+}
