@@ -198,6 +198,21 @@ fn the_agent_refuses_each_bad_config_with_exit_2() -> anyhow::Result<()> {
             "not a known chain",
         ),
         (
+            "relay key file missing",
+            fixture.agent_toml("host-a", "relay_key = \"/nonexistent/relay.key\""),
+            "key `relay_key`",
+            "No such file",
+        ),
+        (
+            "relay key that is not a key",
+            fixture.agent_toml(
+                "host-a",
+                &format!("relay_key = \"{}\"", fixture.agent.join("ca.pem").display()),
+            ),
+            "key `relay_key`",
+            "not a hex private key",
+        ),
+        (
             "certificate of another host",
             fixture.agent_toml("host-b", ""),
             "key `tls.cert`",

@@ -658,3 +658,118 @@ async fn outcomes_are_followed_to_their_receipts_and_summed_by_strategy() -> any
     let mut fleet = pair.fleet;
     fleet.stop().await
 }
+
+/// A stand-in relay (no real one is reachable here): records each request's
+/// headers and body and accepts every bundle.
+async fn fake_relay() -> anyhow::Result<(SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>)>
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 8192];
+                // Read until the whole body (Content-Length) is in.
+                loop {
+                    let Ok(n) = stream.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().to_owned())
+                            })
+                            .and_then(|v| v.parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if body.len() >= length {
+                            if let Ok(mut seen) = record.lock() {
+                                seen.push(text.clone());
+                            }
+                            break;
+                        }
+                    }
+                }
+                let body = r#"{"jsonrpc":"2.0","id":1,"result":{"bundleHash":"0xb0b"}}"#;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _sent = stream.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    Ok((addr, seen))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_go_to_every_relay_signed() -> anyhow::Result<()> {
+    init_logs();
+    let (relay_one, seen_one) = fake_relay().await?;
+    let (relay_two, seen_two) = fake_relay().await?;
+    let anvil = Anvil::start(1, Some(1.0))?;
+    let mut fleet = TestFleet::start_with(1, FAILOVER).await?;
+    let key = fleet.pki.root().join("relay.key");
+    // anvil's second dev key: a well-known test key.
+    std::fs::write(
+        &key,
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d\n",
+    )?;
+    let gateway = fleet.add_executor_with(
+        "host-a",
+        "ethereum",
+        &anvil,
+        &format!(
+            "relays = [\"http://{relay_one}\", \"http://{relay_two}\"]\nrelay_key = \"{}\"\n",
+            key.display()
+        ),
+    )?;
+    let accepted = wait_until("host-a to execute", DEFAULT_DEADLINE, || async {
+        let answer = json_rpc(
+            gateway,
+            "eth_sendBundle",
+            json!([{"txs": ["0x02f8"], "blockNumber": "0x10"}]),
+        )
+        .await
+        .ok()?;
+        answer.get("result").is_some().then_some(answer)
+    })
+    .await?;
+    assert_eq!(accepted["result"]["bundleHash"], "0xb0b", "{accepted}");
+    for seen in [&seen_one, &seen_two] {
+        let requests = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let last = requests
+            .last()
+            .ok_or_else(|| anyhow::anyhow!("the relay got nothing"))?;
+        assert!(
+            last.contains("eth_sendBundle") && last.contains("\"blockNumber\":\"0x10\""),
+            "{last}"
+        );
+        let signature = last
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("x-flashbots-signature:")
+                    .map(|v| v.trim().to_owned())
+            })
+            .ok_or_else(|| anyhow::anyhow!("no X-Flashbots-Signature in {last}"))?;
+        // The address of anvil's second dev key, then the signature.
+        assert!(
+            signature.starts_with("0x70997970c51812dc3a010c7d01b50e0d17dc79c8:0x"),
+            "{signature}"
+        );
+    }
+    fleet.stop().await
+}

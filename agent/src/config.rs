@@ -43,6 +43,9 @@ pub struct AgentConfig {
     pub actions: BTreeMap<String, ActionConfig>,
     /// How often and how patiently to probe.
     pub probe: ProbeConfig,
+    /// A file holding the hex private key that signs relay requests
+    /// (`X-Flashbots-Signature`); none sends them unsigned.
+    pub relay_key: Option<PathBuf>,
 }
 
 /// `[probe]`: probe timings and the local verdict's patience.
@@ -124,6 +127,7 @@ impl Default for AgentConfig {
             mev_boost: None,
             actions: BTreeMap::new(),
             probe: ProbeConfig::default(),
+            relay_key: None,
         }
     }
 }
@@ -155,6 +159,10 @@ pub struct ChainConfig {
     /// Stream the mempool (default: on for ethereum and polygon).
     #[serde(default)]
     pub mempool: Option<bool>,
+    /// Relays (builders) that bundles and private transactions go to, in
+    /// parallel (Flashbots `eth_sendBundle` parameters).
+    #[serde(default)]
+    pub relays: Vec<Url>,
 }
 
 /// A systemd unit to watch (`[[services]]`).
@@ -247,6 +255,9 @@ impl Validate for AgentConfig {
             }
         }
         self.probe.validate()?;
+        if let Some(path) = &self.relay_key {
+            check::required_path("relay_key", path)?;
+        }
         self.validate_actions()?;
         Ok(ValidAgentConfig {
             config: self,
@@ -271,6 +282,9 @@ impl AgentConfig {
             }
             let (chain_id, block_time) = resolve_chain(chain, &key)?;
             check_scheme(&key("rpc"), &chain.rpc, &["http", "https"])?;
+            for (r, relay) in chain.relays.iter().enumerate() {
+                check_scheme(&key(&format!("relays[{r}]")), relay, &["http", "https"])?;
+            }
             if let Some(ws) = &chain.ws {
                 check_scheme(&key("ws"), ws, &["ws", "wss"])?;
             }

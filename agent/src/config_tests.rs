@@ -113,6 +113,7 @@ fn bad_files_name_the_key_and_what_was_expected() {
         (with("[mev_boost]\nurl = \"http://127.0.0.1:18550\"\nrelays = [\"relay.example\"]"), "mev_boost.relays", "relative URL"),
         (with("[mev_boost]\nurl = \"http://127.0.0.1:18550\"\nrelays = [\"ftp://relay.example\"]"), "mev_boost.relays[0]", "expected http or https"),
         (with("[probe]\ninterval_ms = 5"), "probe.interval_ms", "out of range"),
+        (chain("name = \"base\"\nrpc = \"http://x:1\"\nrelays = [\"ws://relay:1\"]"), "chains[0].relays[0]", "expected http or https"),
         (with("[probe]\nfailures_before_down = 0"), "probe.failures_before_down", "out of range"),
         (with("[probe]\ndisks = [\"data\"]"), "probe.disks[0]", "absolute path"),
         (with("[probe]\nintervall_ms = 100"), "probe", "unknown field `intervall_ms`"),

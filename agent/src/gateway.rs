@@ -34,6 +34,7 @@ use tokio::sync::mpsc;
 
 use crate::executor::{ExecutorState, Refusal};
 use crate::guards::{self, Tags, PROFIT_HEADER, STRATEGY_HEADER};
+use crate::relay::Relays;
 
 /// Methods that change the world: only the active executor sends them.
 pub const WRITE_METHODS: [&str; 5] = [
@@ -77,6 +78,7 @@ struct Gateway {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     records: mpsc::UnboundedSender<SpoolRecord>,
     follow: mpsc::UnboundedSender<String>,
+    relays: Relays,
 }
 
 /// Binds the gateway's address; fails before anything is served.
@@ -84,25 +86,35 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Serves `chain`'s gateway on `listener` until `shutdown`.
-pub fn spawn(
-    listener: TcpListener,
-    chain: String,
-    agent_id: String,
-    rpc: Url,
-    executor: ExecutorState,
-    records: mpsc::UnboundedSender<SpoolRecord>,
-    shutdown: &Shutdown,
-) {
+/// What one chain's gateway works with.
+#[derive(Debug)]
+pub struct GatewaySettings {
+    /// The chain.
+    pub chain: String,
+    /// This agent's id (named in refusals).
+    pub agent_id: String,
+    /// The local node's JSON-RPC URL.
+    pub rpc: Url,
+    /// The executor leases and switches.
+    pub executor: ExecutorState,
+    /// Where execution outcomes go (to be spooled).
+    pub records: mpsc::UnboundedSender<SpoolRecord>,
+    /// The chain's relays.
+    pub relays: Relays,
+}
+
+/// Serves a chain's gateway on `listener` until `shutdown`.
+pub fn spawn(listener: TcpListener, settings: GatewaySettings, shutdown: &Shutdown) {
     let (follow, followed) = mpsc::unbounded_channel();
     let gateway = Arc::new(Gateway {
-        chain,
-        agent_id,
-        rpc,
-        executor,
+        chain: settings.chain,
+        agent_id: settings.agent_id,
+        rpc: settings.rpc,
+        executor: settings.executor,
         client: Client::builder(TokioExecutor::new()).build(HttpsConnector::new()),
-        records,
+        records: settings.records,
         follow,
+        relays: settings.relays,
     });
     let follower = gateway.clone();
     let token = shutdown.token().clone();
@@ -227,7 +239,12 @@ impl Gateway {
                     accepted_unix_ns = unix_ns() as u64,
                     "gateway accepted a write"
                 );
-                let answer = self.forward(id, request).await;
+                let answer = match method {
+                    "eth_sendBundle" | "eth_cancelBundle" | "eth_sendPrivateTransaction" => {
+                        self.to_relays(id, request).await
+                    }
+                    _ => self.forward(id, request).await,
+                };
                 match (answer.get("result"), answer.get("error")) {
                     (Some(result), _) => {
                         outcome.accepted = true;
@@ -265,6 +282,27 @@ impl Gateway {
                     format!("{} refuses writes on {}: {why}", self.agent_id, self.chain),
                 )
             }
+        }
+    }
+
+    /// Bundles and private transactions go to the relays, not the node.
+    async fn to_relays(&self, id: Value, request: &Value) -> Value {
+        if self.relays.is_empty() {
+            return error(
+                id,
+                NODE_UNREACHABLE,
+                format!(
+                    "no relay is configured for {}: bundles need [[chains]] relays",
+                    self.chain
+                ),
+            );
+        }
+        match self.relays.send(request).await {
+            Ok(mut answer) => {
+                answer["id"] = id;
+                answer
+            }
+            Err(reason) => error(id, NODE_UNREACHABLE, reason),
         }
     }
 

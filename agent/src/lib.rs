@@ -9,6 +9,7 @@ pub mod gateway;
 pub mod guards;
 pub mod http;
 pub mod probe;
+pub mod relay;
 pub mod report;
 pub mod runtime;
 pub mod spool;

@@ -4,10 +4,12 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use alloy::signers::local::PrivateKeySigner;
 use clap::Parser;
 use mevfleet_agent::config::{AgentConfig, ValidAgentConfig};
+use mevfleet_agent::relay;
 use mevfleet_agent::runtime;
-use mevfleet_common::config_file::{self, ConfigError};
+use mevfleet_common::config_file::{self, ConfigError, KeyError};
 use mevfleet_common::daemon::{self, DaemonArgs, RunOutcome, Threads};
 use mevfleet_common::identity::Role;
 use mevfleet_common::shutdown::Shutdown;
@@ -28,21 +30,32 @@ fn main() -> ExitCode {
     daemon::main(Args::parse().daemon, Threads::AtMost(2), load, run)
 }
 
-fn load(path: &Path) -> Result<(ValidAgentConfig, Credentials), ConfigError> {
+/// The config, the credentials and the relay key, all checked before any
+/// port is bound.
+type Loaded = (ValidAgentConfig, Credentials, Option<PrivateKeySigner>);
+
+fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let config = config_file::load::<AgentConfig>(path)?;
     let creds = config
         .config
         .tls
         .load(Role::Agent, Some(&config.config.agent_id))
         .map_err(|err| ConfigError::at(path, err))?;
-    Ok((config, creds))
+    let relay_key =
+        match &config.config.relay_key {
+            Some(key) => Some(relay::load_key(key).map_err(|err| {
+                ConfigError::at(path, KeyError::new("relay_key", err.to_string()))
+            })?),
+            None => None,
+        };
+    Ok((config, creds, relay_key))
 }
 
 /// Runs until SIGTERM/SIGINT or a critical failure.
-async fn run((config, creds): (ValidAgentConfig, Credentials)) -> anyhow::Result<RunOutcome> {
+async fn run((config, creds, relay_key): Loaded) -> anyhow::Result<RunOutcome> {
     let shutdown = Shutdown::new();
     shutdown.cancel_on_signals()?;
-    let agent = runtime::start(&config, &creds, &shutdown).await?;
+    let agent = runtime::start(&config, &creds, relay_key, &shutdown).await?;
     info!(
         agent.id = %config.config.agent_id,
         chains = config.chains.len(),

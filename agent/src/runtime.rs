@@ -17,14 +17,16 @@ use tracing::{error, warn};
 
 use crate::config::ValidAgentConfig;
 use crate::executor::ExecutorState;
-use crate::gateway;
+use crate::gateway::{self, GatewaySettings};
 use crate::http::{self, AgentStatus};
 use crate::probe::chain::{self, ProbeHooks, ProbeSettings};
 use crate::probe::local;
 use crate::probe::verdict::VerdictPolicy;
+use crate::relay::Relays;
 use crate::report::Sources;
 use crate::spool::{Spool, SpoolError};
 use crate::uplink::{self, UplinkError, UplinkHandle, UplinkInputs, UplinkSettings};
+use alloy::signers::local::PrivateKeySigner;
 
 /// The verdict limits used until a leader sends the fleet's (the
 /// coordinator's defaults): stale after 5 blocks, 3 peers, 15 ms.
@@ -78,6 +80,7 @@ pub struct RunningAgent {
 pub async fn start(
     valid: &ValidAgentConfig,
     creds: &Credentials,
+    relay_key: Option<PrivateKeySigner>,
     shutdown: &Shutdown,
 ) -> Result<RunningAgent, AgentStartError> {
     let config = &valid.config;
@@ -157,20 +160,21 @@ pub async fn start(
             gateways.push((
                 chain.config.name.clone(),
                 chain.config.rpc.clone(),
+                chain.config.relays.clone(),
                 listener,
             ));
         }
     }
-    for (chain, rpc, listener) in gateways {
-        gateway::spawn(
-            listener,
+    for (chain, rpc, relays, listener) in gateways {
+        let settings = GatewaySettings {
             chain,
-            config.agent_id.clone(),
+            agent_id: config.agent_id.clone(),
             rpc,
-            executor.clone(),
-            records.clone(),
-            shutdown,
-        );
+            executor: executor.clone(),
+            records: records.clone(),
+            relays: Relays::new(relays, relay_key.clone()),
+        };
+        gateway::spawn(listener, settings, shutdown);
     }
     drop(records);
     let hello = Hello {

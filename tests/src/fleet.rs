@@ -142,7 +142,15 @@ impl TestFleet {
                 anvil.url()
             ));
         }
-        text.push_str(extra);
+        // Top-level keys must come before the first table.
+        let (top, tables): (Vec<&str>, Vec<&str>) = extra
+            .lines()
+            .partition(|line| line.starts_with("relay_key"));
+        if !top.is_empty() {
+            text = format!("{}\n{text}", top.join("\n"));
+        }
+        text.push_str(&tables.join("\n"));
+        text.push('\n');
         let config = self.pki.root().join(format!("agent-{id}.toml"));
         std::fs::write(&config, text)?;
         let mut agent = AgentNode {
@@ -164,9 +172,21 @@ impl TestFleet {
         chain: &str,
         anvil: &Anvil,
     ) -> anyhow::Result<SocketAddr> {
+        self.add_executor_with(id, chain, anvil, "")
+    }
+
+    /// Like [`Self::add_executor`], with `extra` lines in the chain's entry
+    /// (`relays = [...]`) and `relay_key = ...` lines moved to the top.
+    pub fn add_executor_with(
+        &mut self,
+        id: &str,
+        chain: &str,
+        anvil: &Anvil,
+        extra: &str,
+    ) -> anyhow::Result<SocketAddr> {
         let (_, gateway) = free_ports()?;
         self.add_agent_with(id, &[], &format!(
-            "[[chains]]\nname = \"{chain}\"\nrpc = \"{}\"\nmempool = false\ngateway = \"{gateway}\"\nexecute = true\n",
+            "[[chains]]\nname = \"{chain}\"\nrpc = \"{}\"\nmempool = false\ngateway = \"{gateway}\"\nexecute = true\n{extra}",
             anvil.url()
         ))?;
         Ok(gateway)
