@@ -458,9 +458,13 @@ async fn no_two_agents_accept_writes_in_overlapping_time_through_repeated_failov
     }
     let epochs: Vec<(u64, &String)> = owner.iter().map(|(e, a)| (*e, a)).collect();
     eprintln!("{} accepted writes under epochs {epochs:?}", all.len());
+    // Four moves happened (an epoch with no accepted write is fine: the
+    // next kill may come before the new holder's first write).
+    let (_, last_epoch) = pair.executor(None).await?;
+    assert!(last_epoch >= 5, "only {last_epoch} epochs: {epochs:?}");
     assert!(
-        owner.len() >= 4,
-        "not enough failovers happened: {epochs:?}"
+        owner.len() >= 2,
+        "writes accepted under one epoch only: {epochs:?}"
     );
     pair.fleet.stop().await
 }
