@@ -7,6 +7,7 @@ use clap::Args;
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
 
 use super::connect::{request, Target};
+use super::fleet::{find_chain, read_view};
 use super::output::OutputFormat;
 use super::{written, CliError};
 
@@ -26,22 +27,8 @@ pub async fn failover(
     target: &Target,
     output: OutputFormat,
 ) -> Result<(), CliError> {
-    let view = match request(target, &AdminRequest::FleetView).await? {
-        AdminResponse::Fleet(view) => view,
-        other => return Err(CliError::Failed(format!("unexpected answer: {other:?}"))),
-    };
-    let chain = view
-        .chains
-        .iter()
-        .find(|c| c.chain == args.chain)
-        .ok_or_else(|| {
-            let known: Vec<&str> = view.chains.iter().map(|c| c.chain.as_str()).collect();
-            CliError::Usage(format!(
-                "no chain `{}` in the fleet (known: {})",
-                args.chain,
-                known.join(", ")
-            ))
-        })?;
+    let view = read_view(target).await?;
+    let chain = find_chain(&view, &args.chain)?;
     let agent = match &args.to {
         Some(agent) => agent.clone(),
         None => chain.standbys.first().cloned().ok_or_else(|| {

@@ -2,7 +2,7 @@
 //! sees it, from one read of the fleet view.
 
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
-use mevfleet_common::wire::fleet::{CheckResult, FleetView, Presence};
+use mevfleet_common::wire::fleet::{ChainView, CheckResult, FleetView, Presence};
 use serde_json::json;
 
 use super::connect::{request, Target};
@@ -22,16 +22,32 @@ pub enum FleetCommand {
     Check,
 }
 
+/// The fleet view, from the leader.
+pub async fn read_view(target: &Target) -> Result<FleetView, CliError> {
+    match request(target, &AdminRequest::FleetView).await? {
+        AdminResponse::Fleet(view) => Ok(*view),
+        other => Err(CliError::Failed(format!("unexpected answer: {other:?}"))),
+    }
+}
+
+/// One chain of the view; an unknown name is a usage error naming the known ones.
+pub fn find_chain<'a>(view: &'a FleetView, name: &str) -> Result<&'a ChainView, CliError> {
+    view.chains.iter().find(|c| c.chain == name).ok_or_else(|| {
+        let known: Vec<&str> = view.chains.iter().map(|c| c.chain.as_str()).collect();
+        CliError::Usage(format!(
+            "no chain `{name}` in the fleet (known: {})",
+            known.join(", ")
+        ))
+    })
+}
+
 /// Reads the fleet view and prints the part asked for.
 pub async fn run(
     command: FleetCommand,
     target: &Target,
     output: OutputFormat,
 ) -> Result<(), CliError> {
-    let view = match request(target, &AdminRequest::FleetView).await? {
-        AdminResponse::Fleet(view) => *view,
-        other => return Err(CliError::Failed(format!("unexpected answer: {other:?}"))),
-    };
+    let view = read_view(target).await?;
     match (command, output) {
         (FleetCommand::Agents, OutputFormat::Json) => print_json(&view.agents),
         (FleetCommand::Agents, OutputFormat::Table) => {

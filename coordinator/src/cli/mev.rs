@@ -10,6 +10,7 @@ use mevfleet_common::wire::fleet::{MevReport, MevStats};
 use serde_json::json;
 
 use super::connect::{request, Target};
+use super::fleet::{find_chain, read_view};
 use super::output::{print_json, render_table, OutputFormat};
 use super::CliError;
 
@@ -99,28 +100,13 @@ pub async fn run(
     target: &Target,
     output: OutputFormat,
 ) -> Result<(), CliError> {
-    let view = match request(target, &AdminRequest::FleetView).await? {
-        AdminResponse::Fleet(view) => view,
-        other => return Err(CliError::Failed(format!("unexpected answer: {other:?}"))),
-    };
+    let view = read_view(target).await?;
     let args = match command {
         MevCommand::Stats => return stats(&view.mev, output),
         MevCommand::Profits => return profits(&view.mev, output),
         MevCommand::Config(args) => args,
     };
-    let current = view
-        .chains
-        .iter()
-        .find(|c| c.chain == args.chain)
-        .map(|c| c.guards.clone())
-        .ok_or_else(|| {
-            let known: Vec<&str> = view.chains.iter().map(|c| c.chain.as_str()).collect();
-            CliError::Usage(format!(
-                "no chain `{}` in the fleet (known: {})",
-                args.chain,
-                known.join(", ")
-            ))
-        })?;
+    let current = find_chain(&view, &args.chain)?.guards.clone();
     if !args.changes_anything() {
         return show(&args.chain, &current, output);
     }
