@@ -273,7 +273,8 @@ async fn a_leader_kill_does_not_interrupt_the_executor() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_emergency_stop_refuses_every_gateway_until_resume() -> anyhow::Result<()> {
+async fn an_emergency_stop_refuses_every_gateway_until_resume_and_safe_mode_one(
+) -> anyhow::Result<()> {
     init_logs();
     let mut pair = Pair::start().await?;
     let (executor, _) = pair.executor(None).await?;
@@ -301,6 +302,27 @@ async fn an_emergency_stop_refuses_every_gateway_until_resume() -> anyhow::Resul
     let (code, _, stderr) = pair.fleet.cli(&["resume"]).await?;
     assert_eq!(code, 0, "{stderr}");
     first_accepted(pair.gateway(&executor)?).await?;
+
+    // --- safe mode stops one agent only
+    let (code, _, stderr) = pair.fleet.cli(&["safe-mode", &executor, "on"]).await?;
+    assert_eq!(code, 0, "{stderr}");
+    let gateway = pair.gateway(&executor)?;
+    let refused = wait_until("-32002 in safe mode", DEFAULT_DEADLINE, || async {
+        let answer = send(gateway).await.ok()?;
+        (error_code(&answer) == Some(-32002)).then_some(answer)
+    })
+    .await?;
+    assert!(
+        refused["error"]["message"]
+            .to_string()
+            .contains("safe mode"),
+        "{refused}"
+    );
+    let (code, _, stderr) = pair.fleet.cli(&["safe-mode", &executor, "off"]).await?;
+    assert_eq!(code, 0, "{stderr}");
+    first_accepted(gateway).await?;
+    let (code, _, stderr) = pair.fleet.cli(&["safe-mode", "host-z", "on"]).await?;
+    assert_eq!(code, 2, "{stderr}");
     pair.fleet.stop().await
 }
 
@@ -752,13 +774,34 @@ async fn bundles_go_to_every_relay_signed() -> anyhow::Result<()> {
     })
     .await?;
     assert_eq!(accepted["result"]["bundleHash"], "0xb0b", "{accepted}");
+    // A raw transaction goes to the node (which answers) and, as a private
+    // transaction, to the relays.
+    let url = anvil.url();
+    let node: SocketAddr = format!("127.0.0.1:{}", url.port().unwrap_or(0)).parse()?;
+    let nonce = json_rpc(node, "eth_getTransactionCount", json!([DEV, "pending"])).await?;
+    let signed = json_rpc(
+        node,
+        "eth_signTransaction",
+        json!([{"from": DEV, "to": OTHER, "value": "0x1", "gas": "0x5208", "nonce": nonce["result"],
+                "maxFeePerGas": "0x77359400", "maxPriorityFeePerGas": "0x1"}]),
+    )
+    .await?;
+    let raw = signed["result"].as_str().unwrap_or_default().to_owned();
+    let sent = json_rpc(gateway, "eth_sendRawTransaction", json!([raw])).await?;
+    assert!(sent["result"].is_string(), "the node answers: {sent}");
     for seen in [&seen_one, &seen_two] {
         let requests = seen.lock().map(|s| s.clone()).unwrap_or_default();
         let last = requests
             .last()
             .ok_or_else(|| anyhow::anyhow!("the relay got nothing"))?;
         assert!(
-            last.contains("eth_sendBundle") && last.contains("\"blockNumber\":\"0x10\""),
+            requests
+                .iter()
+                .any(|r| r.contains("eth_sendBundle") && r.contains("\"blockNumber\":\"0x10\"")),
+            "{requests:?}"
+        );
+        assert!(
+            last.contains("eth_sendPrivateTransaction") && last.contains(&raw),
             "{last}"
         );
         let signature = last

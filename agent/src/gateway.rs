@@ -26,7 +26,7 @@ use hyper_util::rt::TokioExecutor;
 use mevfleet_common::shutdown::Shutdown;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 use url::Url;
 
 use mevfleet_common::report::{Execution, Inclusion, SpoolRecord};
@@ -243,6 +243,9 @@ impl Gateway {
                     "eth_sendBundle" | "eth_cancelBundle" | "eth_sendPrivateTransaction" => {
                         self.to_relays(id, request).await
                     }
+                    "eth_sendRawTransaction" if !self.relays.is_empty() => {
+                        self.to_node_and_relays(id, request, &params).await
+                    }
                     _ => self.forward(id, request).await,
                 };
                 match (answer.get("result"), answer.get("error")) {
@@ -304,6 +307,22 @@ impl Gateway {
             }
             Err(reason) => error(id, NODE_UNREACHABLE, reason),
         }
+    }
+
+    /// A raw transaction goes to the local node and, as a private
+    /// transaction, to the relays at the same time; the node answers.
+    async fn to_node_and_relays(&self, id: Value, request: &Value, params: &Value) -> Value {
+        let private = json!({
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "eth_sendPrivateTransaction",
+            "params": [{"tx": params.get(0).cloned().unwrap_or(Value::Null)}],
+        });
+        let (answer, relayed) = tokio::join!(self.forward(id, request), self.relays.send(&private));
+        if let Err(reason) = relayed {
+            warn!(chain = %self.chain, reason = %reason, "the relays did not take a raw transaction");
+        }
+        answer
     }
 
     /// Follows accepted transactions to their receipts, and records what

@@ -93,3 +93,56 @@ pub async fn emergency_stop(
         other => Err(CliError::Failed(format!("unexpected answer: {other:?}"))),
     }
 }
+
+/// `mevfleet safe-mode` arguments.
+#[derive(Debug, Args)]
+pub struct SafeModeArgs {
+    /// The agent.
+    pub agent: String,
+    /// `on` (its gateways refuse every write) or `off`.
+    #[arg(value_parser = ["on", "off"])]
+    pub mode: String,
+}
+
+/// Puts one agent in or out of safe mode.
+pub async fn safe_mode(
+    args: &SafeModeArgs,
+    target: &Target,
+    output: OutputFormat,
+) -> Result<(), CliError> {
+    let view = read_view(target).await?;
+    if !view.agents.iter().any(|a| a.id == args.agent) {
+        let known: Vec<&str> = view.agents.iter().map(|a| a.id.as_str()).collect();
+        return Err(CliError::Usage(format!(
+            "no agent `{}` in the fleet (known: {})",
+            args.agent,
+            known.join(", ")
+        )));
+    }
+    let on = args.mode == "on";
+    match request(
+        target,
+        &AdminRequest::SafeMode {
+            agent: args.agent.clone(),
+            on,
+        },
+    )
+    .await?
+    {
+        AdminResponse::Written(receipt) => {
+            if matches!(output, OutputFormat::Table) && receipt.refused.is_none() {
+                println!(
+                    "{}: safe mode {}",
+                    args.agent,
+                    if on {
+                        "on: its gateways refuse every write"
+                    } else {
+                        "off"
+                    }
+                );
+            }
+            written(&receipt, output)
+        }
+        other => Err(CliError::Failed(format!("unexpected answer: {other:?}"))),
+    }
+}

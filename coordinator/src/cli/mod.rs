@@ -88,6 +88,8 @@ pub enum Command {
     EmergencyStop,
     /// Undo an emergency stop.
     Resume,
+    /// Put one agent in safe mode (its gateways refuse every write) or out.
+    SafeMode(execution::SafeModeArgs),
     /// The executor gateways' MEV guards.
     #[command(subcommand)]
     Mev(mev::MevCommand),
@@ -140,6 +142,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Mev(command) => {
             mev::run(command, &connect::Target::from_cli(&cli)?, cli.output).await
+        }
+        Command::SafeMode(args) => {
+            execution::safe_mode(args, &connect::Target::from_cli(&cli)?, cli.output).await
         }
         Command::Resume => {
             execution::emergency_stop(false, &connect::Target::from_cli(&cli)?, cli.output).await
