@@ -16,7 +16,11 @@ const DEV: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const OTHER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
 /// Leader grace short enough for a test; the lease as shipped (3 s).
-const FAILOVER: &str = "leader_grace_ms = 3000";
+const FAILOVER: &str = "leader_grace_ms = 3000\n\
+[[http_tokens]]\nname = \"ops\"\nrole = \"operator\"\n\
+sha256 = \"2b2577f455616d63bbcb76676b219056860f972a5c38cc4fc33bec3f23e20561\"\n\
+[[http_tokens]]\nname = \"wall\"\nrole = \"viewer\"\n\
+sha256 = \"5e17bb983b1ff3b4acbcaa8451a4173faa5575c682e7cf8615e2ed5e50fad7bd\"";
 const LEASE: Duration = Duration::from_millis(3000);
 
 struct Pair {
@@ -618,6 +622,38 @@ async fn guards_refuse_writes_with_minus_32003_naming_the_guard() -> anyhow::Res
         .cli(&["mev", "config", "ethereum", "--min-profit-eth", "-1"])
         .await?;
     assert_eq!(code, 2, "{stderr}");
+
+    // --- POST /mev/config needs an operator's bearer token (tokens "op-token"
+    // and "view-token" by their SHA-256 in the coordinators' config)
+    let http = pair
+        .fleet
+        .members
+        .values()
+        .next()
+        .map(|m| m.http)
+        .ok_or_else(|| anyhow::anyhow!("no member"))?;
+    let change = r#"{"chain": "ethereum", "min_profit_eth": 0.5}"#;
+    let (status, body) = mevfleet_tests::http_post(http, "/mev/config", &[], change).await?;
+    assert_eq!(status, 401, "{body}");
+    let viewer = [("Authorization", "Bearer view-token")];
+    let (status, body) = mevfleet_tests::http_post(http, "/mev/config", &viewer, change).await?;
+    assert_eq!(status, 403, "{body}");
+    let operator = [("Authorization", "Bearer op-token")];
+    let bad = r#"{"chain": "ethereum", "min_profit": 1}"#;
+    let (status, body) = mevfleet_tests::http_post(http, "/mev/config", &operator, bad).await?;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("unknown field `min_profit`"), "{body}");
+    let (status, body) = mevfleet_tests::http_post(http, "/mev/config", &operator, change).await?;
+    assert_eq!(status, 200, "{body}");
+    let shown = pair
+        .fleet
+        .cli_json(&["mev", "config", "ethereum"], &[])
+        .await?;
+    assert_eq!(shown["min_profit_eth"], 0.5, "{shown}");
+    assert_eq!(
+        shown["max_gas_price_gwei"], 3.0,
+        "the rest is kept: {shown}"
+    );
     pair.fleet.stop().await
 }
 

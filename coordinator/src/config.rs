@@ -37,6 +37,21 @@ pub struct CoordinatorConfig {
     pub alerts: AlertsConfig,
     /// Per-chain policy, `[chains.<name>]`.
     pub chains: BTreeMap<String, ChainPolicyConfig>,
+    /// Bearer tokens for the HTTP write paths, each bound to a role.
+    pub http_tokens: Vec<HttpToken>,
+}
+
+/// `[[http_tokens]]`: one bearer token for HTTP writes. Only its SHA-256
+/// is kept (`openssl rand -hex 32 | tee token | tr -d '\n' | sha256sum`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpToken {
+    /// Who holds it (the audit log names it).
+    pub name: String,
+    /// `admin`, `operator` or `viewer`.
+    pub role: String,
+    /// The token's SHA-256, 64 hex digits.
+    pub sha256: String,
 }
 
 impl Default for CoordinatorConfig {
@@ -51,6 +66,7 @@ impl Default for CoordinatorConfig {
             failover: FailoverConfig::default(),
             alerts: AlertsConfig::default(),
             chains: BTreeMap::new(),
+            http_tokens: Vec::new(),
         }
     }
 }
@@ -190,6 +206,7 @@ impl Validate for CoordinatorConfig {
         self.validate_failover()?;
         self.validate_alerts()?;
         let chains = self.validate_chains()?;
+        self.validate_http_tokens()?;
         Ok(ValidCoordinatorConfig {
             config: self,
             peers,
@@ -221,6 +238,33 @@ impl CoordinatorConfig {
             ));
         }
         Ok(peers)
+    }
+
+    fn validate_http_tokens(&self) -> Result<(), KeyError> {
+        for (i, token) in self.http_tokens.iter().enumerate() {
+            let key = |field: &str| format!("http_tokens[{i}].{field}");
+            if token.name.is_empty() {
+                return Err(KeyError::new(
+                    key("name"),
+                    "is required: who holds the token",
+                ));
+            }
+            if !["admin", "operator", "viewer"].contains(&token.role.as_str()) {
+                return Err(KeyError::new(
+                    key("role"),
+                    format!("`{}` is not admin, operator or viewer", token.role),
+                ));
+            }
+            let hex =
+                token.sha256.len() == 64 && token.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            if !hex {
+                return Err(KeyError::new(
+                    key("sha256"),
+                    "must be the token's SHA-256 as 64 hex digits (not the token itself)",
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_failover(&self) -> Result<(), KeyError> {

@@ -122,6 +122,16 @@ fn bad_files_name_the_key_and_what_was_expected() {
             "at least two heartbeats",
         ),
         (
+            with("[[http_tokens]]\nname = \"ops\"\nrole = \"operator\"\nsha256 = \"op-token\""),
+            "http_tokens[0].sha256",
+            "64 hex digits",
+        ),
+        (
+            with("[[http_tokens]]\nname = \"ops\"\nrole = \"root\"\nsha256 = \"2b2577f455616d63bbcb76676b219056860f972a5c38cc4fc33bec3f23e20561\""),
+            "http_tokens[0].role",
+            "not admin, operator or viewer",
+        ),
+        (
             with("[failover]\nleader_grace_ms = -1"),
             "failover.leader_grace_ms",
             "invalid value",

@@ -1,14 +1,16 @@
 //! The coordinator's HTTP server (loopback by default): `/metrics`, the
 //! fleet as JSON at `/api/status`, `/api/agents`, `/api/chains` and
 //! `/api/check`, and execution outcomes at `/mev/stats` and `/mev/profits`
-//! (answered by the leader wherever the request arrives).
+//! (answered by the leader wherever the request arrives). Writes
+//! (`POST /mev/config`) need a bearer token bound to a role.
 
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::wire::fleet::FleetView;
@@ -17,7 +19,12 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use super::metrics;
+use sha2::{Digest, Sha256};
+
+use crate::config::HttpToken;
 use crate::fleet::Fleet;
+use crate::node::unix_ms;
+use crate::state::{Actor, Command, Proposal};
 
 /// Serves the HTTP paths on `listener` until `shutdown`.
 pub fn spawn(listener: TcpListener, fleet: Arc<Fleet>, shutdown: &Shutdown) {
@@ -29,6 +36,7 @@ pub fn spawn(listener: TcpListener, fleet: Arc<Fleet>, shutdown: &Shutdown) {
         .route("/api/check", get(api_check))
         .route("/mev/stats", get(mev_stats))
         .route("/mev/profits", get(mev_profits))
+        .route("/mev/config", post(post_mev_config))
         .with_state(fleet);
     let token = shutdown.token().clone();
     shutdown.spawn_critical("http", async move {
@@ -101,4 +109,120 @@ async fn fleet_json(
         )
             .into_response(),
     }
+}
+
+/// Who a bearer token belongs to, if it is one of the configured ones.
+fn token_holder<'a>(fleet: &'a Fleet, headers: &HeaderMap) -> Option<&'a HttpToken> {
+    let token = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?
+        .trim();
+    let digest = hex::encode(Sha256::digest(token.as_bytes()));
+    fleet
+        .policy()
+        .http_tokens
+        .iter()
+        .find(|t| t.sha256.eq_ignore_ascii_case(&digest))
+}
+
+fn refuse(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// `POST /mev/config`: changes a chain's guards, keeping what the body
+/// leaves out. Needs an admin or operator bearer token.
+async fn post_mev_config(
+    State(fleet): State<Arc<Fleet>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(holder) = token_holder(&fleet, &headers) else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "a bearer token from [[http_tokens]] is required for writes".into(),
+        );
+    };
+    if holder.role == "viewer" {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} is a viewer token: changing the MEV guards needs operator or admin",
+                holder.name
+            ),
+        );
+    }
+    let change: GuardChange = match serde_json::from_slice(&body) {
+        Ok(change) => change,
+        Err(err) => return refuse(StatusCode::BAD_REQUEST, format!("bad body: {err}")),
+    };
+    let current = match fleet.view().await {
+        Ok(view) => view
+            .chains
+            .iter()
+            .find(|c| c.chain == change.chain)
+            .map(|c| c.guards.clone()),
+        Err(err) => return refuse(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+    };
+    let Some(mut guards) = current else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            format!("no chain `{}` in the fleet", change.chain),
+        );
+    };
+    if let Some(on) = change.auto_execute {
+        guards.auto_execute = on;
+    }
+    for (field, value) in [
+        ("max_gas_price_gwei", change.max_gas_price_gwei),
+        ("min_profit_eth", change.min_profit_eth),
+    ] {
+        if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("{field} must be a non-negative number"),
+            );
+        }
+    }
+    if let Some(gwei) = change.max_gas_price_gwei {
+        guards.max_gas_price_wei = Some((gwei * 1e9).round() as u128);
+    }
+    if let Some(eth) = change.min_profit_eth {
+        guards.min_profit_wei = Some((eth * 1e18).round() as u128);
+    }
+    if let Some(strategies) = change.strategies {
+        guards.strategies = strategies;
+    }
+    let proposal = Proposal {
+        actor: Actor::new(holder.role.as_str(), format!("http-token {}", holder.name)),
+        at_ms: unix_ms(),
+        command: Command::SetGuards {
+            chain: change.chain.clone(),
+            guards: guards.clone(),
+        },
+    };
+    match fleet.core().write(proposal).await {
+        Ok((index, _)) => Json(json!({
+            "index": index,
+            "chain": change.chain,
+            "auto_execute": guards.auto_execute,
+            "max_gas_price_gwei": guards.max_gas_price_wei.map(|w| w as f64 / 1e9),
+            "min_profit_eth": guards.min_profit_wei.map(|w| w as f64 / 1e18),
+            "strategies": guards.strategies,
+        }))
+        .into_response(),
+        Err(err) => refuse(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+    }
+}
+
+/// The body of `POST /mev/config`: what to change.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GuardChange {
+    chain: String,
+    auto_execute: Option<bool>,
+    max_gas_price_gwei: Option<f64>,
+    min_profit_eth: Option<f64>,
+    strategies: Option<Vec<String>>,
 }

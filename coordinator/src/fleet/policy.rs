@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mevfleet_common::wire::agent::ChainLimits;
 
-use crate::config::{AlertsConfig, ChainPolicyConfig, ValidCoordinatorConfig};
+use crate::config::{AlertsConfig, ChainPolicyConfig, HttpToken, ValidCoordinatorConfig};
 
 /// How far back `check` looks for overnight alerts.
 pub const OVERNIGHT: Duration = Duration::from_secs(12 * 3600);
@@ -28,6 +28,8 @@ pub struct FleetPolicy {
     pub chains: BTreeMap<String, ChainPolicyConfig>,
     /// Alert thresholds.
     pub alerts: AlertsConfig,
+    /// Bearer tokens for HTTP writes.
+    pub http_tokens: Vec<HttpToken>,
 }
 
 impl Default for FleetPolicy {
@@ -39,6 +41,7 @@ impl Default for FleetPolicy {
             leader_grace: Duration::from_secs(10),
             chains: BTreeMap::new(),
             alerts: AlertsConfig::default(),
+            http_tokens: Vec::new(),
         }
     }
 }
@@ -58,6 +61,7 @@ impl FleetPolicy {
                 .map(|(name, policy)| (name.clone(), policy.config))
                 .collect(),
             alerts: config.config.alerts,
+            http_tokens: config.config.http_tokens.clone(),
         }
     }
 
