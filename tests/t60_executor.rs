@@ -85,6 +85,29 @@ fn other(agent: &str) -> &'static str {
     }
 }
 
+/// The node's JSON-RPC address on loopback.
+fn node_addr(anvil: &Anvil) -> anyhow::Result<SocketAddr> {
+    let url = anvil.url();
+    Ok(format!("127.0.0.1:{}", url.port().unwrap_or(0)).parse()?)
+}
+
+/// A transfer from the dev account at its next nonce, with a fee cap of
+/// `fee_gwei`, signed by `node` (eth_signTransaction): the raw transaction.
+async fn signed_transfer(node: SocketAddr, fee_gwei: u64) -> anyhow::Result<String> {
+    let nonce = json_rpc(node, "eth_getTransactionCount", json!([DEV, "pending"])).await?;
+    let signed = json_rpc(
+        node,
+        "eth_signTransaction",
+        json!([{"from": DEV, "to": OTHER, "value": "0x1", "gas": "0x5208", "nonce": nonce["result"],
+                "maxFeePerGas": format!("0x{:x}", fee_gwei * 1_000_000_000), "maxPriorityFeePerGas": "0x1"}]),
+    )
+    .await?;
+    signed["result"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("anvil did not sign: {signed}"))
+}
+
 /// A transfer through `gateway`, signed by the node (eth_sendTransaction).
 async fn send(gateway: SocketAddr) -> anyhow::Result<Value> {
     json_rpc(
@@ -118,25 +141,8 @@ async fn writes_go_through_the_executor_and_the_standby_names_it() -> anyhow::Re
     first_accepted(gateway).await?;
 
     // --- a raw transaction, signed elsewhere, reaches the node and is mined
-    let node = pair.anvil(&executor)?.url();
-    let node: SocketAddr = format!(
-        "{}:{}",
-        node.host_str().unwrap_or("127.0.0.1"),
-        node.port().unwrap_or(0)
-    )
-    .parse()?;
-    let nonce = json_rpc(node, "eth_getTransactionCount", json!([DEV, "pending"])).await?;
-    let signed = json_rpc(
-        node,
-        "eth_signTransaction",
-        json!([{"from": DEV, "to": OTHER, "value": "0x2", "gas": "0x5208", "nonce": nonce["result"],
-                "maxFeePerGas": "0x77359400", "maxPriorityFeePerGas": "0x1"}]),
-    )
-    .await?;
-    let raw = signed["result"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("anvil did not sign: {signed}"))?
-        .to_owned();
+    let node = node_addr(pair.anvil(&executor)?)?;
+    let raw = signed_transfer(node, 2).await?;
     let sent = json_rpc(gateway, "eth_sendRawTransaction", json!([raw])).await?;
     let hash = sent["result"]
         .as_str()
@@ -502,22 +508,8 @@ async fn guards_refuse_writes_with_minus_32003_naming_the_guard() -> anyhow::Res
     let (executor, _) = pair.executor(None).await?;
     let gateway = pair.gateway(&executor)?;
     first_accepted(gateway).await?;
-    let url = pair.anvil(&executor)?.url();
-    let node: SocketAddr = format!("127.0.0.1:{}", url.port().unwrap_or(0)).parse()?;
-    let sign = |fee_gwei: u64| async move {
-        let nonce = json_rpc(node, "eth_getTransactionCount", json!([DEV, "pending"])).await?;
-        let signed = json_rpc(
-            node,
-            "eth_signTransaction",
-            json!([{"from": DEV, "to": OTHER, "value": "0x1", "gas": "0x5208", "nonce": nonce["result"],
-                    "maxFeePerGas": format!("0x{:x}", fee_gwei * 1_000_000_000), "maxPriorityFeePerGas": "0x1"}]),
-        )
-        .await?;
-        signed["result"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow::anyhow!("anvil did not sign: {signed}"))
-    };
+    let node = node_addr(pair.anvil(&executor)?)?;
+    let sign = |fee_gwei: u64| signed_transfer(node, fee_gwei);
     let send_raw = |raw: String, headers: Vec<(&'static str, &'static str)>| async move {
         mevfleet_tests::json_rpc_with_headers(
             gateway,
@@ -812,17 +804,7 @@ async fn bundles_go_to_every_relay_signed() -> anyhow::Result<()> {
     assert_eq!(accepted["result"]["bundleHash"], "0xb0b", "{accepted}");
     // A raw transaction goes to the node (which answers) and, as a private
     // transaction, to the relays.
-    let url = anvil.url();
-    let node: SocketAddr = format!("127.0.0.1:{}", url.port().unwrap_or(0)).parse()?;
-    let nonce = json_rpc(node, "eth_getTransactionCount", json!([DEV, "pending"])).await?;
-    let signed = json_rpc(
-        node,
-        "eth_signTransaction",
-        json!([{"from": DEV, "to": OTHER, "value": "0x1", "gas": "0x5208", "nonce": nonce["result"],
-                "maxFeePerGas": "0x77359400", "maxPriorityFeePerGas": "0x1"}]),
-    )
-    .await?;
-    let raw = signed["result"].as_str().unwrap_or_default().to_owned();
+    let raw = signed_transfer(node_addr(&anvil)?, 2).await?;
     let sent = json_rpc(gateway, "eth_sendRawTransaction", json!([raw])).await?;
     assert!(sent["result"].is_string(), "the node answers: {sent}");
     for seen in [&seen_one, &seen_two] {
