@@ -18,9 +18,10 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tracing::info;
 
-use crate::report::{Snapshot, Sources};
+use crate::report::Sources;
 use crate::spool::Spool;
 use crate::uplink::{UplinkHandle, UplinkState};
+use mevfleet_common::report::AgentReports;
 
 /// Every chain verdict, for the one-hot state gauge.
 const STATES: [HealthState; 7] = [
@@ -170,7 +171,7 @@ fn counter(out: &mut Exposition, name: &str, help: &str, value: u64) {
     out.sample(name, "", value);
 }
 
-fn chain_metrics(out: &mut Exposition, snapshot: &Snapshot) {
+fn chain_metrics(out: &mut Exposition, snapshot: &AgentReports) {
     let now = unix_now();
     out.family(
         "mevfleet_agent_chain_state",
@@ -248,7 +249,7 @@ fn chain_metrics(out: &mut Exposition, snapshot: &Snapshot) {
     }
 }
 
-fn host_metrics(out: &mut Exposition, snapshot: &Snapshot) {
+fn host_metrics(out: &mut Exposition, snapshot: &AgentReports) {
     if let Some(host) = &snapshot.host {
         out.gauge(
             "mevfleet_agent_host_cpu_ratio",

@@ -23,8 +23,9 @@ use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
 use crate::executor::ExecutorState;
-use crate::report::{Snapshot, Sources};
+use crate::report::Sources;
 use crate::spool::Spool;
+use mevfleet_common::report::AgentReports;
 
 /// Why the uplink cannot run at all (retrying will not help).
 #[derive(Debug, thiserror::Error)]
@@ -423,7 +424,7 @@ impl Uplink {
         };
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut base: Option<Snapshot> = None;
+        let mut base: Option<AgentReports> = None;
         let mut seq = 0u64;
         loop {
             tokio::select! {

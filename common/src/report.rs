@@ -143,6 +143,68 @@ impl ReportDelta {
     }
 }
 
+/// Everything an agent reports, as last known: the agent takes each
+/// heartbeat's delta against the last acknowledged one, and the leader
+/// merges the deltas back into its copy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentReports {
+    /// Chain reports by chain name.
+    pub chains: std::collections::BTreeMap<String, ChainReport>,
+    /// The host, once read.
+    pub host: Option<HostReport>,
+    /// Watched units.
+    pub services: Vec<ServiceReport>,
+    /// mev-boost, once read (never when none is configured).
+    pub mev_boost: Option<MevBoostReport>,
+}
+
+impl AgentReports {
+    /// What changed since `base` (everything when there is none).
+    pub fn delta_since(&self, base: Option<&AgentReports>) -> ReportDelta {
+        let Some(base) = base else {
+            return ReportDelta {
+                chains: self.chains.values().cloned().collect(),
+                host: self.host.clone(),
+                services: Some(self.services.clone()),
+                mev_boost: self.mev_boost.clone(),
+            };
+        };
+        ReportDelta {
+            chains: self
+                .chains
+                .values()
+                .filter(|chain| base.chains.get(&chain.chain) != Some(chain))
+                .cloned()
+                .collect(),
+            host: self
+                .host
+                .clone()
+                .filter(|host| base.host.as_ref() != Some(host)),
+            services: Some(self.services.clone()).filter(|s| *s != base.services),
+            mev_boost: self
+                .mev_boost
+                .clone()
+                .filter(|boost| base.mev_boost.as_ref() != Some(boost)),
+        }
+    }
+
+    /// Merges what a heartbeat says changed.
+    pub fn merge(&mut self, delta: ReportDelta) {
+        for chain in delta.chains {
+            self.chains.insert(chain.chain.clone(), chain);
+        }
+        if let Some(host) = delta.host {
+            self.host = Some(host);
+        }
+        if let Some(services) = delta.services {
+            self.services = services;
+        }
+        if let Some(mev_boost) = delta.mev_boost {
+            self.mev_boost = Some(mev_boost);
+        }
+    }
+}
+
 /// Something an agent must report durably: spooled on its disk until a
 /// coordinator has committed it, applied exactly once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,4 +273,60 @@ pub struct Spooled {
     pub seq: u64,
     /// The record.
     pub record: SpoolRecord,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::chain::HealthState;
+
+    use super::*;
+
+    fn chain(name: &str, head: u64) -> ChainReport {
+        ChainReport {
+            chain: name.into(),
+            state: HealthState::Healthy,
+            head: Some(head),
+            head_timestamp: Some(1),
+            syncing: Some(false),
+            peers: None,
+            rpc_latency_us: Some(800),
+            chain_id: Some(1),
+            error: None,
+        }
+    }
+
+    fn snapshot(heads: &[(&str, u64)], cpu: u8) -> AgentReports {
+        AgentReports {
+            chains: heads
+                .iter()
+                .map(|(name, head)| ((*name).to_owned(), chain(name, *head)))
+                .collect(),
+            host: Some(HostReport {
+                cpu_percent: cpu,
+                ..HostReport::default()
+            }),
+            services: Vec::new(),
+            mev_boost: None,
+        }
+    }
+
+    #[test]
+    fn a_heartbeat_carries_only_what_changed() {
+        let base = snapshot(&[("ethereum", 10), ("base", 20)], 5);
+        let full = base.delta_since(None);
+        assert_eq!(full.chains.len(), 2);
+        assert!(full.host.is_some() && full.services.is_some());
+
+        assert!(base.delta_since(Some(&base)).is_empty());
+
+        let next = snapshot(&[("ethereum", 10), ("base", 21)], 5);
+        let delta = next.delta_since(Some(&base));
+        assert_eq!(delta.chains, vec![chain("base", 21)]);
+        assert!(delta.host.is_none() && delta.services.is_none());
+
+        let busier = snapshot(&[("ethereum", 10), ("base", 21)], 50);
+        let delta = busier.delta_since(Some(&next));
+        assert!(delta.chains.is_empty());
+        assert_eq!(delta.host.map(|h| h.cpu_percent), Some(50));
+    }
 }

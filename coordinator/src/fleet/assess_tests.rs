@@ -8,7 +8,6 @@ use mevfleet_common::report::{DiskReport, HostReport, ServiceReport};
 use mevfleet_common::wire::admin::MemberInfo;
 
 use super::*;
-use crate::fleet::live::Reports;
 
 const NOW_MS: u64 = 1_700_000_000_000;
 
@@ -39,7 +38,7 @@ fn report(chain: &str, state: HealthState, head: u64) -> ChainReport {
 }
 
 fn live(age_ms: u64, chains: Vec<ChainReport>) -> (Duration, LiveAgent) {
-    let mut reports = Reports::default();
+    let mut reports = mevfleet_common::report::AgentReports::default();
     for chain in chains {
         reports.chains.insert(chain.chain.clone(), chain);
     }

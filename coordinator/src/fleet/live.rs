@@ -7,40 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use mevfleet_common::report::{
-    ChainReport, HostReport, MevBoostReport, ReportDelta, ServiceReport,
-};
-
-/// One agent's latest reports.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Reports {
-    /// Chain reports by chain name.
-    pub chains: BTreeMap<String, ChainReport>,
-    /// The host.
-    pub host: Option<HostReport>,
-    /// Watched units.
-    pub services: Vec<ServiceReport>,
-    /// mev-boost.
-    pub mev_boost: Option<MevBoostReport>,
-}
-
-impl Reports {
-    /// Merges what a heartbeat says changed.
-    pub fn merge(&mut self, delta: ReportDelta) {
-        for chain in delta.chains {
-            self.chains.insert(chain.chain.clone(), chain);
-        }
-        if let Some(host) = delta.host {
-            self.host = Some(host);
-        }
-        if let Some(services) = delta.services {
-            self.services = services;
-        }
-        if let Some(mev_boost) = delta.mev_boost {
-            self.mev_boost = Some(mev_boost);
-        }
-    }
-}
+use mevfleet_common::report::{AgentReports, ReportDelta};
 
 /// An agent as last heard from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,7 +17,7 @@ pub struct LiveAgent {
     /// When (ms since the Unix epoch).
     pub last_seen_unix_ms: u64,
     /// Its reports.
-    pub reports: Reports,
+    pub reports: AgentReports,
     /// Heartbeats received since it said hello to this leader.
     pub heartbeats: u64,
 }
@@ -105,7 +72,7 @@ impl LiveView {
             LiveAgent {
                 last_seen: now,
                 last_seen_unix_ms: unix_ms,
-                reports: Reports::default(),
+                reports: AgentReports::default(),
                 heartbeats: 0,
             },
         );
@@ -123,7 +90,7 @@ impl LiveView {
             .or_insert_with(|| LiveAgent {
                 last_seen: now,
                 last_seen_unix_ms: unix_ms,
-                reports: Reports::default(),
+                reports: AgentReports::default(),
                 heartbeats: 0,
             });
         entry.last_seen = now;
@@ -170,6 +137,7 @@ impl LiveView {
 mod tests {
     use super::*;
     use mevfleet_common::chain::HealthState;
+    use mevfleet_common::report::{ChainReport, HostReport};
 
     fn chain(name: &str, head: u64) -> ChainReport {
         ChainReport {
