@@ -8,8 +8,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use futures::{SinkExt, StreamExt};
 use mevfleet_tests::{init_logs, json_rpc, wait_until, Anvil, TestFleet, DEFAULT_DEADLINE};
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// anvil's first dev account.
 const DEV: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
@@ -837,4 +839,129 @@ async fn bundles_go_to_every_relay_signed() -> anyhow::Result<()> {
         );
     }
     fleet.stop().await
+}
+
+/// One JSON-RPC message over a WebSocket, and the next answer with its id
+/// (notifications met on the way are returned too).
+async fn ws_call(
+    socket: &mut WsClient,
+    id: u64,
+    method: &str,
+    params: Value,
+) -> anyhow::Result<(Value, Vec<Value>)> {
+    let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    socket
+        .send(WsMessage::Text(request.to_string().into()))
+        .await?;
+    let mut notifications = Vec::new();
+    loop {
+        let message = tokio::time::timeout(DEFAULT_DEADLINE, socket.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the gateway closed the WebSocket"))??;
+        let WsMessage::Text(text) = message else {
+            continue;
+        };
+        let value: Value = serde_json::from_str(&text)?;
+        if value["id"] == json!(id) {
+            return Ok((value, notifications));
+        }
+        notifications.push(value);
+    }
+}
+
+/// The next JSON message on `socket` that `wanted` accepts (others are
+/// skipped), within the default deadline.
+async fn next_matching(
+    socket: &mut WsClient,
+    wanted: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + DEFAULT_DEADLINE;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the gateway closed the WebSocket"))??;
+        let WsMessage::Text(text) = message else {
+            continue;
+        };
+        let value: Value = serde_json::from_str(&text)?;
+        if wanted(&value) {
+            return Ok(value);
+        }
+    }
+}
+
+type WsClient =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_speaks_websocket_subscriptions_pass_and_writes_are_fenced(
+) -> anyhow::Result<()> {
+    init_logs();
+    let mut pair = Pair::start().await?;
+    let (executor, epoch) = pair.executor(None).await?;
+    let standby = other(&executor);
+    first_accepted(pair.gateway(&executor)?).await?;
+
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}", pair.gateway(&executor)?)).await?;
+    // --- a subscription passes through: new heads arrive from the node
+    let (subscribed, _) = ws_call(&mut socket, 1, "eth_subscribe", json!(["newHeads"])).await?;
+    let subscription = subscribed["result"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no subscription: {subscribed}"))?
+        .to_owned();
+    let head = next_matching(&mut socket, |value| {
+        value["params"]["subscription"] == subscription.as_str()
+    })
+    .await?;
+    assert!(head["params"]["result"]["number"].is_string(), "{head}");
+
+    // --- a write over the WebSocket is accepted on the executor and mined
+    let (sent, _) = ws_call(
+        &mut socket,
+        2,
+        "eth_sendTransaction",
+        json!([{"from": DEV, "to": OTHER, "value": "0x1"}]),
+    )
+    .await?;
+    let hash = sent["result"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the executor refused over WS: {sent}"))?
+        .to_owned();
+    let node = node_addr(pair.anvil(&executor)?)?;
+    wait_until("the receipt", DEFAULT_DEADLINE, || async {
+        let receipt = json_rpc(node, "eth_getTransactionReceipt", json!([hash]))
+            .await
+            .ok()?;
+        (!receipt["result"].is_null()).then_some(())
+    })
+    .await?;
+
+    // --- garbage gets a parse error and the connection goes on serving
+    socket.send(WsMessage::Text("{not json".into())).await?;
+    let parse_error = next_matching(&mut socket, |value| {
+        value["id"].is_null() && value.get("error").is_some()
+    })
+    .await?;
+    assert_eq!(error_code(&parse_error), Some(-32700), "{parse_error}");
+    let (chain_id, _) = ws_call(&mut socket, 4, "eth_chainId", json!([])).await?;
+    assert_eq!(chain_id["result"], "0x1", "{chain_id}");
+
+    // --- the standby's WebSocket refuses the same write, naming the executor
+    let (mut standby_socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}", pair.gateway(standby)?)).await?;
+    let (refused, _) = ws_call(
+        &mut standby_socket,
+        1,
+        "eth_sendTransaction",
+        json!([{"from": DEV, "to": OTHER, "value": "0x1"}]),
+    )
+    .await?;
+    assert_eq!(error_code(&refused), Some(-32001), "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&executor) && message.contains(&format!("epoch {epoch}")),
+        "{message}"
+    );
+    pair.fleet.stop().await
 }

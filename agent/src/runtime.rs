@@ -160,16 +160,18 @@ pub async fn start(
             gateways.push((
                 chain.config.name.clone(),
                 chain.config.rpc.clone(),
+                chain.config.ws.clone(),
                 chain.config.relays.clone(),
                 listener,
             ));
         }
     }
-    for (chain, rpc, relays, listener) in gateways {
+    for (chain, rpc, ws, relays, listener) in gateways {
         let settings = GatewaySettings {
             chain,
             agent_id: config.agent_id.clone(),
             rpc,
+            ws,
             executor: executor.clone(),
             records: records.clone(),
             relays: Relays::new(relays, relay_key.clone()),

@@ -94,6 +94,13 @@ impl Anvil {
             .expect("a socket address is a valid URL host")
     }
 
+    /// The node's WebSocket URL (anvil serves both on one port).
+    pub fn ws_url(&self) -> url::Url {
+        format!("ws://{}", self.addr)
+            .parse()
+            .expect("a socket address is a valid URL host")
+    }
+
     /// Kills the node with SIGKILL.
     pub fn kill(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.child.take() {

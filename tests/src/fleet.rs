@@ -186,8 +186,9 @@ impl TestFleet {
     ) -> anyhow::Result<SocketAddr> {
         let (_, gateway) = free_ports()?;
         self.add_agent_with(id, &[], &format!(
-            "[[chains]]\nname = \"{chain}\"\nrpc = \"{}\"\nmempool = false\ngateway = \"{gateway}\"\nexecute = true\n{extra}",
-            anvil.url()
+            "[[chains]]\nname = \"{chain}\"\nrpc = \"{}\"\nws = \"{}\"\nmempool = false\ngateway = \"{gateway}\"\nexecute = true\n{extra}",
+            anvil.url(),
+            anvil.ws_url()
         ))?;
         Ok(gateway)
     }

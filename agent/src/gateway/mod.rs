@@ -7,6 +7,12 @@
 //! is in force, and through the chain's guards. Refusals are JSON-RPC
 //! errors with stable codes: -32001 not the active executor (naming it and
 //! its epoch), -32002 halted, -32003 refused by a guard (naming it).
+//!
+//! A request made only of reads is passed to the node as it came and the
+//! node's answer returned as it went, without decoding either. The same
+//! endpoint speaks WebSocket (see [`ws`]) where the chain has a `ws` URL.
+
+mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -24,7 +30,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use mevfleet_common::shutdown::Shutdown;
+use serde::Deserialize;
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 use url::Url;
@@ -79,6 +87,8 @@ struct Gateway {
     records: mpsc::UnboundedSender<SpoolRecord>,
     follow: mpsc::UnboundedSender<String>,
     relays: Relays,
+    ws: Option<Url>,
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Binds the gateway's address; fails before anything is served.
@@ -95,6 +105,8 @@ pub struct GatewaySettings {
     pub agent_id: String,
     /// The local node's JSON-RPC URL.
     pub rpc: Url,
+    /// The local node's WebSocket URL, for the gateway's WebSocket side.
+    pub ws: Option<Url>,
     /// The executor leases and switches.
     pub executor: ExecutorState,
     /// Where execution outcomes go (to be spooled).
@@ -115,6 +127,8 @@ pub fn spawn(listener: TcpListener, settings: GatewaySettings, shutdown: &Shutdo
         records: settings.records,
         follow,
         relays: settings.relays,
+        ws: settings.ws,
+        shutdown: shutdown.token().clone(),
     });
     let follower = gateway.clone();
     let token = shutdown.token().clone();
@@ -122,7 +136,7 @@ pub fn spawn(listener: TcpListener, settings: GatewaySettings, shutdown: &Shutdo
         follower.follow_inclusions(followed, token).await;
     });
     let router = Router::new()
-        .route("/", post(handle))
+        .route("/", post(handle).get(ws::upgrade))
         .with_state(gateway.clone());
     let token = shutdown.token().clone();
     shutdown.spawn_critical("gateway", async move {
@@ -139,33 +153,56 @@ fn error(id: Value, code: i64, message: String) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
 
-async fn handle(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+/// The strategy's tags on a request (or on a WebSocket connection).
+fn tags_of(headers: &HeaderMap) -> Tags {
     let header = |name: &str| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let tags = Tags {
+    Tags {
         strategy: header(STRATEGY_HEADER),
         expected_profit_wei: header(PROFIT_HEADER),
-    };
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(err) => {
-            return Json(error(Value::Null, -32700, format!("parse error: {err}"))).into_response()
-        }
-    };
-    match request {
-        Value::Array(batch) => {
-            let mut answers = Vec::with_capacity(batch.len());
-            for one in batch {
-                answers.push(gateway.one(one, &tags).await);
-            }
-            Json(Value::Array(answers)).into_response()
-        }
-        one => Json(gateway.one(one, &tags).await).into_response(),
     }
+}
+
+/// Just the method of a request, borrowed where it can be.
+#[derive(Deserialize)]
+struct MethodOnly<'a> {
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+}
+
+/// Whether `body` is a well-formed request, or batch, of reads only: one
+/// that may go to the node untouched. Anything else (a write, no method,
+/// not JSON) takes the path that decodes it.
+fn only_reads(body: &[u8]) -> bool {
+    let read = |m: &MethodOnly| {
+        m.method
+            .as_deref()
+            .is_some_and(|m| !WRITE_METHODS.contains(&m))
+    };
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice::<Vec<MethodOnly>>(body)
+            .is_ok_and(|batch| !batch.is_empty() && batch.iter().all(read)),
+        Some(b'{') => serde_json::from_slice::<MethodOnly>(body).is_ok_and(|one| read(&one)),
+        _ => false,
+    }
+}
+
+async fn handle(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    if only_reads(&body) {
+        if let Ok(answer) = gateway.forward_raw(body.clone()).await {
+            let mut response = answer.into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return response;
+        }
+    }
+    Json(gateway.answer(&body, &tags_of(&headers)).await).into_response()
 }
 
 fn unix_ms() -> u64 {
@@ -180,6 +217,30 @@ fn unix_ns() -> u128 {
 }
 
 impl Gateway {
+    /// The answer to a request or batch, decoded: writes checked, reads
+    /// forwarded, errors explained.
+    async fn answer(&self, body: &[u8], tags: &Tags) -> Value {
+        let request: Value = match serde_json::from_slice(body) {
+            Ok(request) => request,
+            Err(err) => return error(Value::Null, -32700, format!("parse error: {err}")),
+        };
+        match request {
+            Value::Array(batch) if batch.is_empty() => error(
+                Value::Null,
+                -32600,
+                "invalid request: an empty batch".into(),
+            ),
+            Value::Array(batch) => {
+                let mut answers = Vec::with_capacity(batch.len());
+                for one in batch {
+                    answers.push(self.one(one, tags).await);
+                }
+                Value::Array(answers)
+            }
+            one => self.one(one, tags).await,
+        }
+    }
+
     async fn one(&self, request: Value, tags: &Tags) -> Value {
         let id = request.get("id").cloned().unwrap_or(Value::Null);
         let Some(method) = request.get("method").and_then(Value::as_str) else {
@@ -383,22 +444,33 @@ impl Gateway {
         }));
     }
 
+    /// Sends `request` to the node and decodes its answer; a failure is
+    /// an error answer for `id`.
     async fn forward(&self, id: Value, request: &Value) -> Value {
         let body = match serde_json::to_vec(request) {
             Ok(body) => body,
             Err(err) => return error(id, -32603, format!("cannot encode the request: {err}")),
         };
-        let uri: hyper::Uri = match self.rpc.as_str().parse() {
-            Ok(uri) => uri,
-            Err(err) => return error(id, -32603, format!("bad node URL: {err}")),
-        };
+        let answer = self.forward_raw(Bytes::from(body)).await.and_then(|bytes| {
+            serde_json::from_slice::<Value>(&bytes).map_err(|e| format!("not JSON: {e}"))
+        });
+        match answer {
+            Ok(value) => value,
+            Err(reason) => error(id, NODE_UNREACHABLE, reason),
+        }
+    }
+
+    /// Sends `body` to the node as it is and returns its answer as it is.
+    async fn forward_raw(&self, body: Bytes) -> Result<Bytes, String> {
+        let uri: hyper::Uri = self
+            .rpc
+            .as_str()
+            .parse()
+            .map_err(|err| format!("bad node URL: {err}"))?;
         let request = hyper::Request::post(uri)
             .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body)));
-        let request = match request {
-            Ok(request) => request,
-            Err(err) => return error(id, -32603, format!("cannot build the request: {err}")),
-        };
+            .body(Full::new(body))
+            .map_err(|err| format!("cannot build the request: {err}"))?;
         let answer = tokio::time::timeout(NODE_TIMEOUT, async {
             let response = self
                 .client
@@ -411,25 +483,56 @@ impl Gateway {
                 .await
                 .map_err(|e| e.to_string())?
                 .to_bytes();
-            serde_json::from_slice::<Value>(&bytes).map_err(|e| format!("not JSON: {e}"))
+            Ok::<_, String>(bytes)
         })
         .await;
         match answer {
-            Ok(Ok(value)) => value,
-            Ok(Err(reason)) => error(
-                id,
-                NODE_UNREACHABLE,
-                format!("the {} node did not answer: {reason}", self.chain),
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(reason)) => Err(format!("the {} node did not answer: {reason}", self.chain)),
+            Err(_) => Err(format!(
+                "the {} node did not answer within {} s",
+                self.chain,
+                NODE_TIMEOUT.as_secs()
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::only_reads;
+
+    #[test]
+    fn only_well_formed_reads_go_to_the_node_untouched() {
+        let cases: [(&str, bool); 10] = [
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}"#,
+                true,
             ),
-            Err(_) => error(
-                id,
-                NODE_UNREACHABLE,
-                format!(
-                    "the {} node did not answer within {} s",
-                    self.chain,
-                    NODE_TIMEOUT.as_secs()
-                ),
+            (
+                r#"  {"method":"eth_call","params":[{"to":"0x00"},"latest"],"id":"a"}"#,
+                true,
             ),
+            (
+                r#"[{"method":"eth_chainId","id":1},{"method":"eth_gasPrice","id":2}]"#,
+                true,
+            ),
+            (
+                r#"{"method":"eth_sendRawTransaction","params":["0x02"],"id":1}"#,
+                false,
+            ),
+            (
+                r#"[{"method":"eth_chainId","id":1},{"method":"eth_sendBundle","id":2}]"#,
+                false,
+            ),
+            (r#"{"method":"eth_sendTransaction","id":1}"#, false),
+            (r#"{"id":1,"params":[]}"#, false),
+            ("[]", false),
+            ("{not json", false),
+            ("", false),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(only_reads(body.as_bytes()), expected, "{body}");
         }
     }
 }
