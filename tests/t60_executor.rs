@@ -673,7 +673,13 @@ async fn outcomes_are_followed_to_their_receipts_and_summed_by_strategy() -> any
         assert!(answer["result"].is_string(), "{answer}");
     }
     for _ in 0..2 {
-        let refused = send(pair.gateway(other(&executor))?).await?;
+        let refused = mevfleet_tests::json_rpc_with_headers(
+            pair.gateway(other(&executor))?,
+            "eth_sendTransaction",
+            json!([{"from": DEV, "to": OTHER, "value": "0x1"}]),
+            &[("x-mevfleet-expected-profit-wei", "200000000000000000")],
+        )
+        .await?;
         assert_eq!(error_code(&refused), Some(-32001));
     }
 
@@ -686,6 +692,11 @@ async fn outcomes_are_followed_to_their_receipts_and_summed_by_strategy() -> any
     })
     .await?;
     assert_eq!(stats["success_rate"], 1.0, "{stats}");
+    // --- the standby's refusals are missed opportunities, by cause
+    let missed = &stats["last_hour"]["missed_by_cause"]["not_executor"];
+    assert_eq!(missed["count"], 2, "{stats}");
+    assert!((missed["profit_eth"].as_f64().unwrap_or_default() - 0.4).abs() < 1e-9);
+    assert_eq!(stats["last_hour"]["large_misses"], 2, "{stats}");
     let profits = pair.fleet.cli_json(&["mev", "profits"], &[]).await?;
     let arb = profits["by_strategy_24h"]["arb"]
         .as_f64()

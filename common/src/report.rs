@@ -249,6 +249,9 @@ pub struct Execution {
     pub accepted: bool,
     /// Why not, when refused (by the gateway or the node).
     pub reason: Option<String>,
+    /// The JSON-RPC error code of a refusal: -32001, -32002 or -32003 from
+    /// the gateway, the node's or relay's own code otherwise.
+    pub refusal_code: Option<i64>,
 }
 
 /// A transaction's fate, followed until its receipt (or given up).

@@ -262,8 +262,12 @@ impl Gateway {
             at_ms: unix_ms(),
             accepted: false,
             reason: None,
+            refusal_code: None,
         };
         let answer = self.write(id, method, &request, tags, &mut outcome).await;
+        if !outcome.accepted {
+            outcome.refusal_code = answer["error"]["code"].as_i64();
+        }
         if outcome.accepted {
             if let Some(hash) = outcome.hash.clone().filter(|_| method != "eth_sendBundle") {
                 let _closed = self.follow.send(hash);

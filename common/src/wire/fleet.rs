@@ -232,6 +232,26 @@ pub struct MevStats {
     pub profit_by_strategy: BTreeMap<String, f64>,
     /// Their total, in ETH.
     pub total_profit_eth: f64,
+    /// Missed opportunities: writes refused, and accepted ones that
+    /// reverted or were not included.
+    pub missed: u64,
+    /// Their expected profit, in ETH.
+    pub missed_profit_eth: f64,
+    /// Missed opportunities by cause: `not_executor`, `halted`, `guard`,
+    /// `rejected` (by the node or relays), `reverted`, `not_included`.
+    pub missed_by_cause: BTreeMap<String, Missed>,
+    /// Missed opportunities that each expected at least the alert
+    /// threshold (the runbook's 0.1 ETH).
+    pub large_misses: u64,
+}
+
+/// Missed opportunities of one cause.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Missed {
+    /// How many.
+    pub count: u64,
+    /// Their expected profit, in ETH.
+    pub profit_eth: f64,
 }
 
 /// Execution outcomes over the last hour and day.

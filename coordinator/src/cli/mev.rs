@@ -191,6 +191,8 @@ fn stats(mev: &MevReport, output: OutputFormat) -> Result<(), CliError> {
                     s.failed.to_string(),
                     s.pending.to_string(),
                     rate(s.success_rate),
+                    s.missed.to_string(),
+                    format!("{:.6}", s.missed_profit_eth),
                 ]
             };
             println!(
@@ -203,7 +205,9 @@ fn stats(mev: &MevReport, output: OutputFormat) -> Result<(), CliError> {
                         "SUCCEEDED",
                         "FAILED",
                         "PENDING",
-                        "SUCCESS RATE"
+                        "SUCCESS RATE",
+                        "MISSED",
+                        "MISSED ETH"
                     ],
                     &[row("1h", &mev.last_hour), row("24h", &mev.last_day)]
                 )

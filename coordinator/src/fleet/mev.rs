@@ -1,12 +1,41 @@
 //! Execution outcomes as figures, a pure function of the committed outcome
 //! records: writes accepted and refused, how many succeeded on chain, the
-//! success rate, and the expected profit of what succeeded, by strategy.
+//! success rate, the expected profit of what succeeded, by strategy, and
+//! the opportunities missed, by cause.
 
+use mevfleet_common::report::Execution;
 use mevfleet_common::wire::fleet::{MevReport, MevStats};
 
 use crate::state::ExecutionEntry;
 
 const HOUR_MS: u64 = 3_600_000;
+
+/// A missed opportunity of at least this much is a large miss (the
+/// runbook's `missed_opportunity_threshold`).
+pub const MISSED_OPPORTUNITY_WEI: u128 = 100_000_000_000_000_000;
+
+/// Why a refused write was refused, from its error code.
+fn refusal_cause(execution: &Execution) -> &'static str {
+    match execution.refusal_code {
+        Some(-32001) => "not_executor",
+        Some(-32002) => "halted",
+        Some(-32003) => "guard",
+        _ => "rejected",
+    }
+}
+
+fn miss(stats: &mut MevStats, cause: &str, execution: &Execution) {
+    let wei = execution.expected_profit_wei.unwrap_or(0);
+    let eth = wei as f64 / 1e18;
+    stats.missed += 1;
+    stats.missed_profit_eth += eth;
+    if wei >= MISSED_OPPORTUNITY_WEI {
+        stats.large_misses += 1;
+    }
+    let missed = stats.missed_by_cause.entry(cause.to_owned()).or_default();
+    missed.count += 1;
+    missed.profit_eth += eth;
+}
 
 /// The figures over the `window_ms` before `now_ms`.
 pub fn stats(entries: &[ExecutionEntry], now_ms: u64, window_ms: u64) -> MevStats {
@@ -19,6 +48,7 @@ pub fn stats(entries: &[ExecutionEntry], now_ms: u64, window_ms: u64) -> MevStat
         let execution = &entry.execution;
         if !execution.accepted {
             stats.refused += 1;
+            miss(&mut stats, refusal_cause(execution), execution);
             continue;
         }
         stats.accepted += 1;
@@ -31,7 +61,15 @@ pub fn stats(entries: &[ExecutionEntry], now_ms: u64, window_ms: u64) -> MevStat
                 *stats.profit_by_strategy.entry(strategy).or_default() += eth;
                 stats.total_profit_eth += eth;
             }
-            Some(_) => stats.failed += 1,
+            Some(inclusion) => {
+                stats.failed += 1;
+                let cause = if inclusion.block.is_some() {
+                    "reverted"
+                } else {
+                    "not_included"
+                };
+                miss(&mut stats, cause, execution);
+            }
         }
     }
     let settled = stats.succeeded + stats.failed;
@@ -74,6 +112,7 @@ mod tests {
                 at_ms,
                 accepted,
                 reason: (!accepted).then(|| "guard".into()),
+                refusal_code: (!accepted).then_some(-32003),
             },
             inclusion: fate.map(|(block, success)| Inclusion {
                 chain: "ethereum".into(),
@@ -134,5 +173,51 @@ mod tests {
             "{day:?}"
         );
         assert!(stats(&[], NOW, HOUR_MS).success_rate.is_none());
+
+        // missed: the refusal (0.1, a guard), the revert (0.3), the one never included (0.4)
+        assert_eq!(hour.missed, 3);
+        assert!((hour.missed_profit_eth - 0.8).abs() < 1e-12, "{hour:?}");
+        assert_eq!(hour.large_misses, 3);
+        let causes: Vec<(&str, u64)> = hour
+            .missed_by_cause
+            .iter()
+            .map(|(cause, missed)| (cause.as_str(), missed.count))
+            .collect();
+        assert_eq!(causes, [("guard", 1), ("not_included", 1), ("reverted", 1)]);
+    }
+
+    #[test]
+    fn refusals_are_missed_by_the_cause_their_code_names() {
+        let refused = |code: Option<i64>, profit_wei: u128| {
+            let mut one = entry(NOW - 10, false, Some("arb"), 0, None);
+            one.execution.refusal_code = code;
+            one.execution.expected_profit_wei = Some(profit_wei);
+            one
+        };
+        let entries = vec![
+            refused(Some(-32001), 10u128.pow(17)),
+            refused(Some(-32001), 10u128.pow(16)),
+            refused(Some(-32002), 0),
+            refused(Some(-32003), 0),
+            refused(Some(-32000), 0),
+            refused(None, 0),
+        ];
+        let hour = stats(&entries, NOW, HOUR_MS);
+        let causes: Vec<(&str, u64)> = hour
+            .missed_by_cause
+            .iter()
+            .map(|(cause, missed)| (cause.as_str(), missed.count))
+            .collect();
+        assert_eq!(
+            causes,
+            [
+                ("guard", 1),
+                ("halted", 1),
+                ("not_executor", 2),
+                ("rejected", 2)
+            ]
+        );
+        assert!((hour.missed_by_cause["not_executor"].profit_eth - 0.11).abs() < 1e-12);
+        assert_eq!(hour.large_misses, 1, "only 0.1 ETH reaches the threshold");
     }
 }

@@ -311,6 +311,7 @@ fn an_inclusion_settles_the_matching_write_of_that_agent() {
             at_ms: 5,
             accepted: true,
             reason: None,
+            refusal_code: None,
         })
     };
     let inclusion = |hash: &str| {
