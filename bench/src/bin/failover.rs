@@ -27,6 +27,13 @@ struct Args {
     /// Requests for the overhead measurement (each way).
     #[arg(long, default_value_t = 2000)]
     requests: usize,
+    /// Signed transactions for the write overhead (each way).
+    #[arg(long, default_value_t = 500)]
+    writes: usize,
+    /// Where to write every process's log at the end, to explain outliers
+    /// (trial lines carry the kill's Unix time in ms).
+    #[arg(long)]
+    logs: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -38,6 +45,9 @@ struct Report {
     direct_read: Option<Latency>,
     gateway_read: Option<Latency>,
     gateway_overhead_ratio_p50: f64,
+    direct_write: Option<Latency>,
+    gateway_write: Option<Latency>,
+    gateway_write_overhead_ratio_p50: f64,
 }
 
 const DEV: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
@@ -98,6 +108,72 @@ async fn first_accepted(gateway: SocketAddr) -> anyhow::Result<Instant> {
     }
 }
 
+/// `eth_sendRawTransaction` of transfers signed beforehand, alternately
+/// straight to the node and through the gateway (consecutive nonces, so
+/// every one is taken): the two latencies.
+async fn write_overhead(
+    node: SocketAddr,
+    gateway: SocketAddr,
+    writes: usize,
+) -> anyhow::Result<(Option<Latency>, Option<Latency>)> {
+    let count = json_rpc(node, "eth_getTransactionCount", json!([DEV, "pending"])).await?;
+    let first = count["result"]
+        .as_str()
+        .and_then(|n| u64::from_str_radix(n.trim_start_matches("0x"), 16).ok())
+        .ok_or_else(|| anyhow::anyhow!("no nonce: {count}"))?;
+    let mut raws = Vec::with_capacity(2 * writes);
+    for nonce in first..first + 2 * writes as u64 {
+        let signed = json_rpc(
+            node,
+            "eth_signTransaction",
+            json!([{"from": DEV, "to": OTHER, "value": "0x1", "gas": "0x5208",
+                    "nonce": format!("0x{nonce:x}"), "maxFeePerGas": "0x174876e800",
+                    "maxPriorityFeePerGas": "0x1"}]),
+        )
+        .await?;
+        let raw = signed["result"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("anvil did not sign: {signed}"))?;
+        raws.push(raw.to_owned());
+    }
+    let (mut straight, mut through) = (Vec::new(), Vec::new());
+    for pair in raws.chunks(2) {
+        for (raw, to, times) in [
+            (&pair[0], node, &mut straight),
+            (&pair[1], gateway, &mut through),
+        ] {
+            let started = Instant::now();
+            let sent = json_rpc(to, "eth_sendRawTransaction", json!([raw])).await?;
+            times.push(started.elapsed());
+            anyhow::ensure!(sent["result"].is_string(), "a write was refused: {sent}");
+        }
+    }
+    Ok((Latency::of(&mut straight), Latency::of(&mut through)))
+}
+
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+/// Writes every coordinator's and agent's log into `dir`.
+fn save_logs(bench: &Bench, dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (id, member) in &bench.fleet.members {
+        if let Some(process) = &member.process {
+            std::fs::write(dir.join(format!("coordinator-{id}.log")), process.stderr())?;
+        }
+    }
+    for (id, agent) in &bench.fleet.agents {
+        if let Some(process) = &agent.process {
+            std::fs::write(dir.join(format!("agent-{id}.log")), process.stderr())?;
+        }
+    }
+    Ok(())
+}
+
 fn other(agent: &str) -> &'static str {
     if agent == "host-a" {
         "host-b"
@@ -140,6 +216,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let direct_read = Latency::of(&mut straight);
     let gateway_read = Latency::of(&mut through);
+    let (direct_write, gateway_write) = write_overhead(direct, gateway, args.writes).await?;
     eprintln!("overhead measured");
 
     // --- node death
@@ -149,9 +226,11 @@ async fn main() -> anyhow::Result<()> {
         let standby = other(&executor);
         let standby_gateway = bench.node(standby)?.2;
         let killed = Instant::now();
+        let killed_unix_ms = unix_ms();
         bench.node(&executor)?.1.kill()?;
         let accepted = first_accepted(standby_gateway).await?;
         node_times.push(accepted.duration_since(killed));
+        eprintln!("node death {trial}: {executor}'s node killed at unix ms {killed_unix_ms}");
         bench.node(&executor)?.1.restart()?;
         bench
             .fleet
@@ -176,6 +255,7 @@ async fn main() -> anyhow::Result<()> {
             .take()
             .ok_or_else(|| anyhow::anyhow!("not running"))?;
         let killed = Instant::now();
+        eprintln!("agent death {trial}: {executor} killed at unix ms {}", unix_ms());
         process.kill9()?;
         let accepted = first_accepted(standby_gateway).await?;
         agent_times.push(accepted.duration_since(killed));
@@ -187,6 +267,9 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("agent death {trial}: {:?}", agent_times.last());
     }
 
+    if let Some(dir) = &args.logs {
+        save_logs(&bench, dir)?;
+    }
     let report = Report {
         benchmark: "failover",
         lease_ms: 3000,
@@ -196,8 +279,14 @@ async fn main() -> anyhow::Result<()> {
             (Some(d), Some(g)) => g.p50_ms / d.p50_ms,
             _ => f64::NAN,
         },
+        gateway_write_overhead_ratio_p50: match (&direct_write, &gateway_write) {
+            (Some(d), Some(g)) => g.p50_ms / d.p50_ms,
+            _ => f64::NAN,
+        },
         direct_read,
         gateway_read,
+        direct_write,
+        gateway_write,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     bench.fleet.stop().await
