@@ -33,6 +33,7 @@ use mevfleet_common::shutdown::Shutdown;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 use url::Url;
@@ -71,6 +72,9 @@ const FOLLOW_FOR: Duration = Duration::from_secs(120);
 
 /// How often pending transactions' receipts are asked for.
 const RECEIPT_POLL: Duration = Duration::from_millis(500);
+
+/// Receipts asked for in one batch.
+const RECEIPT_BATCH: usize = 256;
 
 /// At most this many transactions are followed at once; beyond, the oldest
 /// is given up (and counted as not included).
@@ -398,7 +402,7 @@ impl Gateway {
         mut hashes: mpsc::UnboundedReceiver<String>,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
-        let mut pending: Vec<(String, Instant)> = Vec::new();
+        let mut pending: VecDeque<(String, Instant)> = VecDeque::new();
         let mut ticks = tokio::time::interval(RECEIPT_POLL);
         loop {
             tokio::select! {
@@ -406,36 +410,63 @@ impl Gateway {
                 hash = hashes.recv() => match hash {
                     Some(hash) => {
                         if pending.len() >= MAX_FOLLOWED {
-                            let (oldest, _) = pending.remove(0);
-                            self.settle(oldest, None, false);
+                            if let Some((oldest, _)) = pending.pop_front() {
+                                self.settle(oldest, None, false);
+                            }
                         }
-                        pending.push((hash, Instant::now()));
+                        pending.push_back((hash, Instant::now()));
                         continue;
                     }
                     None => return,
                 },
                 _ = ticks.tick() => {}
             }
-            let mut still = Vec::with_capacity(pending.len());
-            for (hash, since) in pending.drain(..) {
-                let answer = self
-                    .forward(Value::from(1), &json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt", "params": [hash]}))
-                    .await;
-                let receipt = answer.get("result").filter(|r| !r.is_null());
-                match receipt {
-                    Some(receipt) => {
-                        let block = receipt["blockNumber"]
-                            .as_str()
-                            .and_then(|b| u64::from_str_radix(b.trim_start_matches("0x"), 16).ok());
-                        let success = receipt["status"] == "0x1";
-                        self.settle(hash, block, success);
+            let mut still = VecDeque::with_capacity(pending.len());
+            let followed: Vec<(String, Instant)> = pending.drain(..).collect();
+            for chunk in followed.chunks(RECEIPT_BATCH) {
+                let receipts = self.receipts(chunk).await;
+                for ((hash, since), receipt) in chunk.iter().zip(receipts) {
+                    match receipt {
+                        Some(receipt) => {
+                            let block = receipt["blockNumber"].as_str().and_then(|b| {
+                                u64::from_str_radix(b.trim_start_matches("0x"), 16).ok()
+                            });
+                            let success = receipt["status"] == "0x1";
+                            self.settle(hash.clone(), block, success);
+                        }
+                        None if since.elapsed() > FOLLOW_FOR => {
+                            self.settle(hash.clone(), None, false)
+                        }
+                        None => still.push_back((hash.clone(), *since)),
                     }
-                    None if since.elapsed() > FOLLOW_FOR => self.settle(hash, None, false),
-                    None => still.push((hash, since)),
                 }
             }
             pending = still;
         }
+    }
+
+    /// The receipts of `followed`, in order, asked in one batch; `None`
+    /// for each not (yet) known, or all when the node did not answer.
+    async fn receipts(&self, followed: &[(String, Instant)]) -> Vec<Option<Value>> {
+        let batch: Vec<Value> = followed
+            .iter()
+            .enumerate()
+            .map(|(i, (hash, _))| {
+                json!({"jsonrpc": "2.0", "id": i, "method": "eth_getTransactionReceipt", "params": [hash]})
+            })
+            .collect();
+        let mut receipts = vec![None; followed.len()];
+        if let Value::Array(answers) = self.forward(Value::Null, &Value::Array(batch)).await {
+            for answer in answers {
+                let slot = answer["id"].as_u64().and_then(|i| receipts.get_mut(i as usize));
+                if let (Some(slot), Some(receipt)) =
+                    (slot, answer.get("result").filter(|r| !r.is_null()))
+                {
+                    *slot = Some(receipt.clone());
+                }
+            }
+        }
+        receipts
     }
 
     fn settle(&self, hash: String, block: Option<u64>, success: bool) {

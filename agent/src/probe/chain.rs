@@ -15,11 +15,14 @@ use mevfleet_common::report::{ChainReport, SpoolRecord};
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::wire::agent::ChainLimits;
 use tokio::sync::{mpsc, watch};
-use tokio::time::MissedTickBehavior;
 use tracing::{info, info_span, warn, Instrument};
 use url::Url;
 
 use super::verdict::{LocalHealth, NodeReading, Sample, VerdictPolicy};
+
+/// After a failed probe, the next comes this many times sooner than the
+/// interval: hard failures are confirmed in a fraction of a second.
+const SUSPECT_SPEEDUP: u32 = 4;
 
 /// How a chain probe runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,13 +131,13 @@ pub fn spawn_with(
                 .disable_recommended_fillers()
                 .connect_hyper_http(settings.rpc.clone());
             let mut health = LocalHealth::default();
-            let mut ticks = tokio::time::interval(settings.interval);
-            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            let mut next = tokio::time::Instant::now();
             loop {
                 tokio::select! {
                     _ = token.cancelled() => break,
-                    _ = ticks.tick() => {}
+                    _ = tokio::time::sleep_until(next) => {}
                 }
+                let started = tokio::time::Instant::now();
                 let sample = probe_once(&provider, settings.timeout).await;
                 let before = health.state;
                 let first = health.last.is_none() && health.failures == 0;
@@ -157,6 +160,8 @@ pub fn spawn_with(
                         });
                     }
                 }
+                next = (started + pause_after(&health, settings.interval))
+                    .max(tokio::time::Instant::now());
                 tx.send_replace(ChainStatus {
                     chain: settings.chain.clone(),
                     health: health.clone(),
@@ -166,6 +171,18 @@ pub fn spawn_with(
         .instrument(span),
     );
     ChainProbeHandle { status }
+}
+
+/// How long to wait before the next probe: the interval, or a fraction of
+/// it after a failure not yet confirmed, so a dead node is down within a
+/// few short probes (and a passing glitch is cleared as fast).
+fn pause_after(health: &LocalHealth, interval: Duration) -> Duration {
+    let suspect = health.failures > 0 && health.state != HealthState::Down;
+    if suspect {
+        interval / SUSPECT_SPEEDUP
+    } else {
+        interval
+    }
 }
 
 fn log_change(chain: &str, before: HealthState, after: HealthState, health: &LocalHealth) {
@@ -242,4 +259,33 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_not_yet_confirmed_is_probed_again_sooner() {
+        let interval = Duration::from_millis(200);
+        let health = |state, failures| LocalHealth {
+            state,
+            failures,
+            ..LocalHealth::default()
+        };
+        let cases = [
+            (health(HealthState::Healthy, 0), 200),
+            (health(HealthState::Healthy, 1), 50),
+            (health(HealthState::Degraded, 2), 50),
+            (health(HealthState::Down, 3), 200),
+            (health(HealthState::Down, 0), 200),
+        ];
+        for (health, expected_ms) in cases {
+            assert_eq!(
+                pause_after(&health, interval),
+                Duration::from_millis(expected_ms),
+                "{health:?}"
+            );
+        }
+    }
 }
