@@ -419,7 +419,7 @@ async fn the_agent_uplink_reconnects_after_a_coordinator_restart() -> anyhow::Re
     };
     let handle = uplink::spawn(
         UplinkSettings::new(hello, vec![addr.into()]),
-        idle_inputs(spool_dir.path())?,
+        idle_inputs(spool_dir.path(), &agent_shutdown)?,
         &cluster.pki().creds(Role::Agent, "host-a")?,
         &agent_shutdown,
     )?;
@@ -450,7 +450,15 @@ async fn the_agent_uplink_reconnects_after_a_coordinator_restart() -> anyhow::Re
 }
 
 /// Uplink inputs with no probes behind them and an empty spool.
-fn idle_inputs(spool_dir: &std::path::Path) -> anyhow::Result<UplinkInputs> {
+fn idle_inputs(spool_dir: &std::path::Path, shutdown: &Shutdown) -> anyhow::Result<UplinkInputs> {
+    let spool = Spool::open(&spool_dir.join("spool"))?;
+    let journal = mevfleet_agent::commands::journal::Journal::open(&spool_dir.join("commands"), 0)?;
+    let commands = mevfleet_agent::commands::spawn(
+        journal,
+        mevfleet_agent::commands::action::Actions::default(),
+        spool.clone(),
+        shutdown,
+    );
     let (_host_tx, host) = tokio::sync::watch::channel(None);
     let (_services_tx, services) = tokio::sync::watch::channel(Vec::new());
     let (_boost_tx, mev_boost) = tokio::sync::watch::channel(None);
@@ -461,9 +469,10 @@ fn idle_inputs(spool_dir: &std::path::Path) -> anyhow::Result<UplinkInputs> {
             services,
             mev_boost,
         },
-        spool: Spool::open(spool_dir)?,
+        spool,
         limits: std::sync::Arc::new(tokio::sync::watch::channel(Default::default()).0),
         urgent: Default::default(),
         executor: Default::default(),
+        commands,
     })
 }

@@ -196,6 +196,11 @@ pub struct ActionConfig {
     /// The action is killed after this many seconds.
     #[serde(default = "default_action_timeout_s")]
     pub timeout_s: u64,
+    /// Patterns (regular expressions, matched against the whole argument)
+    /// for the arguments an operator may add, one per position; none by
+    /// default. An argument that fails its pattern is rejected.
+    #[serde(default)]
+    pub args: Vec<String>,
 }
 
 fn default_action_timeout_s() -> u64 {
@@ -367,6 +372,11 @@ impl AgentConfig {
             }
             check::in_range(&key("timeout_s"), action.timeout_s, 1, 86_400)?;
         }
+        crate::commands::action::Actions::new(&self.actions).map_err(|err| {
+            let text = err.to_string();
+            let (key, what) = text.split_once(": ").unwrap_or(("actions", text.as_str()));
+            KeyError::new(key.to_owned(), what.to_owned())
+        })?;
         Ok(())
     }
 }

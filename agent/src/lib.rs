@@ -3,6 +3,7 @@
 //! QUIC session to the coordinator leader with heartbeats and a durable
 //! spool, and serves `/metrics` and `/health` locally.
 
+pub mod commands;
 pub mod config;
 pub mod executor;
 pub mod gateway;

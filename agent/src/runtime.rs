@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::{error, warn};
 
+use crate::commands::action::{Actions, PatternError};
+use crate::commands::journal::{Journal, JournalError};
 use crate::config::ValidAgentConfig;
 use crate::executor::ExecutorState;
 use crate::gateway::{self, GatewaySettings};
@@ -51,6 +53,13 @@ pub enum AgentStartError {
     /// The uplink could not be set up.
     #[error(transparent)]
     Uplink(#[from] UplinkError),
+    /// The command journal could not be opened.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// An action's argument pattern does not compile (config validation
+    /// catches this first).
+    #[error(transparent)]
+    Actions(#[from] PatternError),
     /// A chain's gateway address could not be bound.
     #[error("cannot bind the {chain} gateway on {addr}: {source} (change chains.gateway)")]
     Gateway {
@@ -192,6 +201,16 @@ pub async fn start(
             .collect(),
         lost: None,
     };
+    let journal = {
+        let dir = config.data_dir.join("commands");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Journal::open(&dir, now)?
+    };
+    let actions = Actions::new(&config.actions)?;
+    let commands = crate::commands::spawn(journal, actions, spool.clone(), shutdown);
     let uplink = uplink::spawn(
         UplinkSettings::new(hello, config.coordinators.clone()),
         UplinkInputs {
@@ -200,6 +219,7 @@ pub async fn start(
             limits: Arc::new(limits_tx),
             urgent,
             executor: executor.clone(),
+            commands,
         },
         creds,
         shutdown,

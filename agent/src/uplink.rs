@@ -132,6 +132,8 @@ pub struct UplinkInputs {
     pub urgent: Arc<Notify>,
     /// The executor leases, renewed by heartbeats.
     pub executor: ExecutorState,
+    /// Where fleet commands go.
+    pub commands: crate::commands::Inbox,
 }
 
 /// Counters of the uplink's work, for `/metrics`.
@@ -223,6 +225,9 @@ struct Uplink {
     inputs: UplinkInputs,
     stats: Arc<UplinkStats>,
 }
+
+/// How long the leader may hold a poll for commands.
+const ORDERS_WAIT: Duration = Duration::from_secs(20);
 
 /// How long to wait when no coordinator knows the leader (an election).
 const ELECTION_PAUSE: Duration = Duration::from_millis(200);
@@ -410,6 +415,7 @@ impl Uplink {
         tokio::select! {
             end = self.heartbeats(conn, welcome) => end,
             end = self.deliveries(conn) => end,
+            end = self.orders(conn) => end,
             reason = conn.closed() => SessionEnd::Lost(reason.to_string()),
         }
     }
@@ -462,6 +468,45 @@ impl Uplink {
                     return SessionEnd::Lost(format!("unexpected answer to a heartbeat: {other:?}"))
                 }
                 Err(err) => return SessionEnd::Lost(format!("heartbeat {seq}: {err}")),
+            }
+        }
+    }
+
+    /// Polls the leader for fleet commands and hands them to the runner;
+    /// each poll is held by the leader until there is one.
+    async fn orders(&self, conn: &quinn::Connection) -> SessionEnd {
+        let limits = RpcLimits {
+            timeout: ORDERS_WAIT + Duration::from_secs(10),
+            ..self.settings.limits
+        };
+        // Handed over in this session but maybe not journaled yet.
+        let mut handed: std::collections::BTreeSet<u64> = std::collections::BTreeSet::new();
+        loop {
+            let mut known = self.inputs.commands.known();
+            known.extend(handed.iter().copied());
+            known.sort_unstable();
+            known.dedup();
+            let request = AgentRequest::Orders {
+                known,
+                wait_ms: ORDERS_WAIT.as_millis() as u64,
+            };
+            match call::<_, AgentResponse>(conn, &request, limits).await {
+                Ok(AgentResponse::Orders(orders)) => {
+                    for order in orders {
+                        debug!(command = order.id, action = %order.action, "command received");
+                        handed.insert(order.id);
+                        if !self.inputs.commands.deliver(order) {
+                            return SessionEnd::Lost("the command runner has stopped".into());
+                        }
+                    }
+                }
+                Ok(AgentResponse::NotLeader { leader }) => return SessionEnd::Redirect(leader),
+                Ok(other) => {
+                    return SessionEnd::Lost(format!(
+                        "unexpected answer to a command poll: {other:?}"
+                    ))
+                }
+                Err(err) => return SessionEnd::Lost(format!("polling for commands: {err}")),
             }
         }
     }

@@ -6,6 +6,7 @@
 //! Nothing here spawns long-lived tasks of its own or touches RocksDB.
 
 pub mod chain;
+pub mod command;
 pub mod config_file;
 pub mod daemon;
 pub mod exposition;

@@ -226,6 +226,8 @@ pub enum SpoolRecord {
     Execution(Execution),
     /// What became of an accepted transaction.
     Inclusion(Inclusion),
+    /// Where a fleet command stands on this agent.
+    Command(crate::command::CommandResult),
 }
 
 /// A write through an executor gateway.

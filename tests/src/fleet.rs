@@ -203,6 +203,16 @@ impl TestFleet {
     /// Runs `mevfleet ARGS` as the operator against the running
     /// coordinators; returns (exit code, stdout, stderr).
     pub async fn cli(&self, args: &[&str]) -> anyhow::Result<(i32, String, String)> {
+        self.cli_as(&self.operator, args).await
+    }
+
+    /// Runs `mevfleet ARGS` with the credentials in `creds` (a folder from
+    /// `pki.issue_dir`).
+    pub async fn cli_as(
+        &self,
+        creds: &std::path::Path,
+        args: &[&str],
+    ) -> anyhow::Result<(i32, String, String)> {
         let running: Vec<String> = self
             .members
             .values()
@@ -214,7 +224,7 @@ impl TestFleet {
             .arg("--coordinators")
             .arg(running.join(","))
             .arg("--creds")
-            .arg(&self.operator)
+            .arg(creds)
             .args(args);
         let out = tokio::task::spawn_blocking(move || command.output()).await??;
         Ok((

@@ -458,7 +458,9 @@ impl Gateway {
         let mut receipts = vec![None; followed.len()];
         if let Value::Array(answers) = self.forward(Value::Null, &Value::Array(batch)).await {
             for answer in answers {
-                let slot = answer["id"].as_u64().and_then(|i| receipts.get_mut(i as usize));
+                let slot = answer["id"]
+                    .as_u64()
+                    .and_then(|i| receipts.get_mut(i as usize));
                 if let (Some(slot), Some(receipt)) =
                     (slot, answer.get("result").filter(|r| !r.is_null()))
                 {

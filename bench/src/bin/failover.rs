@@ -255,7 +255,10 @@ async fn main() -> anyhow::Result<()> {
             .take()
             .ok_or_else(|| anyhow::anyhow!("not running"))?;
         let killed = Instant::now();
-        eprintln!("agent death {trial}: {executor} killed at unix ms {}", unix_ms());
+        eprintln!(
+            "agent death {trial}: {executor} killed at unix ms {}",
+            unix_ms()
+        );
         process.kill9()?;
         let accepted = first_accepted(standby_gateway).await?;
         agent_times.push(accepted.duration_since(killed));

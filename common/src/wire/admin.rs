@@ -72,6 +72,15 @@ pub enum AdminRequest {
         /// On or off.
         on: bool,
     },
+    /// Issues a fleet command (operator or admin).
+    Broadcast(crate::command::CommandSpec),
+    /// Fleet commands and their results: one by id, or the latest `limit`.
+    Commands {
+        /// One command.
+        id: Option<u64>,
+        /// How many of the latest, when no id is given.
+        limit: usize,
+    },
 }
 
 /// A coordinator's answer to the CLI.
@@ -87,6 +96,15 @@ pub enum AdminResponse {
     Settings(BTreeMap<String, String>),
     /// The answer to [`AdminRequest::FleetView`].
     Fleet(Box<super::fleet::FleetView>),
+    /// A fleet command was issued.
+    Issued {
+        /// Its id.
+        command_id: u64,
+        /// The agents it is for.
+        targets: Vec<String>,
+    },
+    /// The answer to [`AdminRequest::Commands`], newest first.
+    Commands(Vec<crate::command::CommandView>),
 }
 
 /// Who answered, as the server describes itself.

@@ -34,6 +34,17 @@ pub enum AgentRequest {
         /// The records, by increasing `seq`.
         records: Vec<Spooled>,
     },
+    /// Fleet commands for this agent: answered at once when there are some
+    /// it does not know yet, otherwise held until one is issued or
+    /// `wait_ms` has passed (a long poll: commands reach connected agents
+    /// as soon as they are committed).
+    Orders {
+        /// Commands the agent already took (their results may not be
+        /// committed yet); they are not sent again.
+        known: Vec<u64>,
+        /// How long the leader may hold the request.
+        wait_ms: u64,
+    },
 }
 
 /// An agent's introduction.
@@ -91,6 +102,8 @@ pub enum AgentResponse {
         /// The highest committed sequence number.
         through_seq: u64,
     },
+    /// Commands for the agent, oldest first (none when the wait ran out).
+    Orders(Vec<crate::command::CommandOrder>),
 }
 
 /// What the leader tells a registered agent.

@@ -2,6 +2,7 @@
 //! codes (0 success, 1 failed or partial, 2 bad usage or config, 3 no
 //! coordinator reachable).
 
+mod broadcast;
 mod ca;
 mod cluster;
 mod connect;
@@ -93,6 +94,10 @@ pub enum Command {
     /// The executor gateways' MEV guards.
     #[command(subcommand)]
     Mev(mev::MevCommand),
+    /// Run an action on many agents and wait for their results.
+    Broadcast(broadcast::BroadcastArgs),
+    /// Fleet commands: the latest, or one by id with every agent's result.
+    Commands(broadcast::CommandsArgs),
     /// Check that each coordinator answers and accepts these credentials.
     Ping,
     /// Replicated cluster settings: list, set, unset.
@@ -142,6 +147,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Mev(command) => {
             mev::run(command, &connect::Target::from_cli(&cli)?, cli.output).await
+        }
+        Command::Broadcast(args) => {
+            broadcast::broadcast(args, &connect::Target::from_cli(&cli)?, cli.output).await
+        }
+        Command::Commands(args) => {
+            broadcast::commands(args, &connect::Target::from_cli(&cli)?, cli.output).await
         }
         Command::SafeMode(args) => {
             execution::safe_mode(args, &connect::Target::from_cli(&cli)?, cli.output).await

@@ -8,6 +8,7 @@ pub mod failover;
 pub mod lease;
 pub mod live;
 pub mod mev;
+mod orders;
 pub mod policy;
 
 use std::sync::Arc;

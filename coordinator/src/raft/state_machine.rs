@@ -42,12 +42,18 @@ struct StoredSnapshot {
 pub struct StateView {
     applied: Arc<RwLock<Applied>>,
     snapshots: Arc<AtomicU64>,
+    issued: tokio::sync::watch::Receiver<u64>,
 }
 
 impl StateView {
     /// Runs `read` on the applied state.
     pub async fn read<T>(&self, read: impl FnOnce(&Applied) -> T) -> T {
         read(&*self.applied.read().await)
+    }
+
+    /// The last fleet command id applied, to wait on for new commands.
+    pub fn commands_issued(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.issued.clone()
     }
 
     /// How many snapshots this member has built or installed since it started.
@@ -62,6 +68,7 @@ pub struct StateMachine {
     db: Arc<DB>,
     applied: Arc<RwLock<Applied>>,
     snapshots: Arc<AtomicU64>,
+    issued: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl StateMachine {
@@ -71,10 +78,12 @@ impl StateMachine {
             Some(stored) => decode::<Applied>(&stored.data, ErrorSubject::StateMachine)?,
             None => Applied::default(),
         };
+        let (issued, _) = tokio::sync::watch::channel(applied.state.next_command_id);
         Ok(Self {
             db,
             applied: Arc::new(RwLock::new(applied)),
             snapshots: Arc::new(AtomicU64::new(0)),
+            issued: Arc::new(issued),
         })
     }
 
@@ -83,6 +92,7 @@ impl StateMachine {
         StateView {
             applied: self.applied.clone(),
             snapshots: self.snapshots.clone(),
+            issued: self.issued.subscribe(),
         }
     }
 
@@ -172,6 +182,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             outcomes.push(outcome);
         }
+        let issued = applied.state.next_command_id;
+        // Only a new command wakes those waiting for one.
+        self.issued
+            .send_if_modified(|last| std::mem::replace(last, issued) != issued);
         Ok(outcomes)
     }
 
@@ -196,7 +210,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: meta.clone(),
             data,
         })?;
+        let issued = restored.state.next_command_id;
         *self.applied.write().await = restored;
+        self.issued.send_replace(issued);
         Ok(())
     }
 

@@ -88,6 +88,13 @@ pub enum RaftResponse {
 pub enum Query {
     /// All cluster settings.
     Settings,
+    /// Fleet commands: one by id, or the latest `limit`.
+    Commands {
+        /// One command.
+        id: Option<u64>,
+        /// How many of the latest, when no id is given.
+        limit: usize,
+    },
 }
 
 /// The answer to a [`Query`].
@@ -95,6 +102,8 @@ pub enum Query {
 pub enum QueryResult {
     /// All cluster settings.
     Settings(std::collections::BTreeMap<String, String>),
+    /// Fleet commands, newest first.
+    Commands(Vec<mevfleet_common::command::CommandView>),
 }
 
 /// One member's view of itself.

@@ -65,7 +65,10 @@ fn receipt((index, outcome): (u64, Outcome)) -> AdminResponse {
         index,
         refused: match outcome {
             Outcome::Refused(reason) => Some(reason),
-            Outcome::Done | Outcome::Recorded(_) | Outcome::RecordsThrough { .. } => None,
+            Outcome::Done
+            | Outcome::Recorded(_)
+            | Outcome::RecordsThrough { .. }
+            | Outcome::Issued { .. } => None,
         },
     })
 }
@@ -134,6 +137,39 @@ impl Handler for AdminService {
             AdminRequest::GetSettings => {
                 match self.core.read(Query::Settings).await.map_err(node_error)? {
                     QueryResult::Settings(settings) => Ok(AdminResponse::Settings(settings)),
+                    QueryResult::Commands(_) => Err(WireError::new(
+                        ErrorCode::INTERNAL,
+                        "the settings query gave commands",
+                    )),
+                }
+            }
+            AdminRequest::Broadcast(spec) => {
+                require(peer, &[Role::Admin, Role::Operator], "issue fleet commands")?;
+                let proposal = Proposal {
+                    actor: actor(peer),
+                    at_ms: unix_ms(),
+                    command: Command::IssueCommand { spec },
+                };
+                match self.core.write(proposal).await.map_err(node_error)? {
+                    (_, Outcome::Issued { id, targets }) => Ok(AdminResponse::Issued {
+                        command_id: id,
+                        targets,
+                    }),
+                    (_, Outcome::Refused(reason)) => Err(WireError::bad_request(reason)),
+                    (_, other) => Err(WireError::new(
+                        ErrorCode::INTERNAL,
+                        format!("issuing a command gave {other:?}"),
+                    )),
+                }
+            }
+            AdminRequest::Commands { id, limit } => {
+                let query = Query::Commands { id, limit };
+                match self.core.read(query).await.map_err(node_error)? {
+                    QueryResult::Commands(commands) => Ok(AdminResponse::Commands(commands)),
+                    QueryResult::Settings(_) => Err(WireError::new(
+                        ErrorCode::INTERNAL,
+                        "the commands query gave settings",
+                    )),
                 }
             }
             AdminRequest::AssignExecutor {

@@ -56,6 +56,9 @@ impl Handler for AgentService {
             AgentRequest::Deliver { spool_id, records } => {
                 self.fleet.deliver(peer, spool_id, records).await
             }
+            AgentRequest::Orders { known, wait_ms } => {
+                Ok(self.fleet.orders(peer, &known, wait_ms).await)
+            }
         }
     }
 }

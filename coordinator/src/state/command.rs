@@ -115,6 +115,11 @@ pub enum Command {
         /// The records, by increasing `seq`.
         records: Vec<Spooled>,
     },
+    /// A fleet command is issued (operator or admin).
+    IssueCommand {
+        /// What to run, where.
+        spec: mevfleet_common::command::CommandSpec,
+    },
     /// A membership change, recorded for the audit log (the change itself
     /// is carried by Raft's own membership entries).
     Membership {
@@ -172,6 +177,12 @@ impl Command {
                 _ => format!("no records from agent {agent}"),
             },
             Command::Membership { what } => format!("membership: {what}"),
+            Command::IssueCommand { spec } => format!(
+                "command {} {} to {}",
+                spec.action,
+                spec.args.join(" "),
+                spec.target
+            ),
         }
     }
 }
@@ -204,5 +215,12 @@ pub enum Outcome {
         through_seq: u64,
         /// How many records this entry applied.
         applied: u64,
+    },
+    /// A fleet command was issued.
+    Issued {
+        /// Its id.
+        id: u64,
+        /// The agents it is for.
+        targets: Vec<String>,
     },
 }

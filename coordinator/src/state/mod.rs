@@ -2,6 +2,7 @@
 //! agrees on, one committed proposal at a time. No I/O here; the Raft state
 //! machine feeds proposals in log order and persists snapshots of this.
 
+mod broadcast;
 mod command;
 mod executor;
 
@@ -11,6 +12,7 @@ use mevfleet_common::chain::HealthState;
 use mevfleet_common::report::{Execution, Inclusion, SpoolRecord, Spooled};
 use serde::{Deserialize, Serialize};
 
+pub use broadcast::{CommandRecord, COMMANDS_RETAINED, MAX_EXPIRY_MS};
 pub use command::{Actor, Command, Outcome, Proposal};
 pub use executor::Assignment;
 
@@ -125,6 +127,10 @@ pub struct FleetState {
     pub executions: Vec<ExecutionEntry>,
     /// Write guards by chain (chains not listed use the defaults).
     pub guards: BTreeMap<String, mevfleet_common::wire::agent::Guards>,
+    /// Fleet commands by id.
+    pub commands: BTreeMap<u64, CommandRecord>,
+    /// The last command id given.
+    pub next_command_id: u64,
 }
 
 impl FleetState {
@@ -214,6 +220,9 @@ impl FleetState {
                 Outcome::Done
             }
             Command::Membership { what } => Outcome::Recorded(what.clone()),
+            Command::IssueCommand { spec } => {
+                self.issue_command(spec, &proposal.actor.name, proposal.at_ms)
+            }
         };
         self.audit.push(AuditEntry {
             index,
@@ -275,6 +284,9 @@ impl FleetState {
                     execution: execution.clone(),
                     inclusion: None,
                 }),
+                SpoolRecord::Command(result) => {
+                    broadcast::record_result(&mut self.commands, agent, result)
+                }
                 SpoolRecord::Inclusion(inclusion) => {
                     // The newest matching write: hashes repeat only on resends.
                     if let Some(entry) = self.executions.iter_mut().rev().find(|e| {

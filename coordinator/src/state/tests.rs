@@ -357,3 +357,151 @@ fn an_inclusion_settles_the_matching_write_of_that_agent() {
         Some(9)
     );
 }
+
+mod commands {
+    use super::*;
+    use mevfleet_common::command::{CommandResult, CommandSpec, CommandStatus, Target};
+    use mevfleet_common::report::Spooled;
+
+    fn fleet() -> FleetState {
+        let mut state = FleetState::default();
+        for (id, region, chain) in [
+            ("host-a", "eu", "ethereum"),
+            ("host-b", "us", "ethereum"),
+            ("host-c", "eu", "base"),
+        ] {
+            state.apply(
+                1,
+                &proposal(Command::RegisterAgent {
+                    id: id.into(),
+                    labels: [("region".to_owned(), region.to_owned())].into(),
+                    chains: vec![chain.into()],
+                    executes: vec![],
+                    version: "0".into(),
+                }),
+            );
+        }
+        state
+    }
+
+    fn issue(state: &mut FleetState, selector: &str, expires_in_ms: u64) -> Outcome {
+        let target = Target::parse(selector).unwrap_or(Target::All);
+        state.apply(
+            2,
+            &proposal(Command::IssueCommand {
+                spec: CommandSpec {
+                    target,
+                    action: "restart".into(),
+                    args: vec!["erigon".into()],
+                    timeout_ms: None,
+                    expires_in_ms,
+                },
+            }),
+        )
+    }
+
+    fn report(state: &mut FleetState, agent: &str, seq: u64, id: u64, status: CommandStatus) {
+        state.apply(
+            3,
+            &Proposal {
+                actor: Actor::new("agent", agent),
+                at_ms: 1_000,
+                command: Command::AgentRecords {
+                    agent: agent.into(),
+                    spool_id: 9,
+                    records: vec![Spooled {
+                        seq,
+                        record: SpoolRecord::Command(CommandResult {
+                            id,
+                            status,
+                            exit_code: status.is_final().then_some(0),
+                            output: String::new(),
+                            duration_ms: 5,
+                            at_ms: 1_000,
+                        }),
+                    }],
+                },
+            },
+        );
+    }
+
+    #[test]
+    fn a_command_is_issued_to_the_agents_its_target_selects() {
+        let mut state = fleet();
+        let cases = [
+            ("all", Ok(vec!["host-a", "host-b", "host-c"])),
+            ("region=eu", Ok(vec!["host-a", "host-c"])),
+            ("chain=ethereum,region=us", Ok(vec!["host-b"])),
+            ("host-c,host-a", Ok(vec!["host-a", "host-c"])),
+            ("host-z", Err("no agent `host-z` is registered")),
+            ("region=asia", Err("matches no registered agent")),
+        ];
+        let mut next_id = 1;
+        for (selector, expected) in cases {
+            let outcome = issue(&mut state, selector, 60_000);
+            match (outcome, expected) {
+                (Outcome::Issued { id, targets }, Ok(expected)) => {
+                    assert_eq!(id, next_id, "{selector}");
+                    assert_eq!(targets, expected, "{selector}");
+                    next_id += 1;
+                }
+                (Outcome::Refused(reason), Err(why)) => {
+                    assert!(reason.contains(why), "{selector}: {reason}")
+                }
+                (outcome, expected) => panic!("{selector}: {outcome:?} vs {expected:?}"),
+            }
+        }
+        assert!(matches!(issue(&mut state, "all", 0), Outcome::Refused(_)));
+        assert!(matches!(
+            issue(&mut state, "all", MAX_EXPIRY_MS + 1),
+            Outcome::Refused(_)
+        ));
+    }
+
+    #[test]
+    fn orders_stop_once_reported_or_expired_and_a_final_result_stays() {
+        let mut state = fleet();
+        issue(&mut state, "all", 60_000); // id 1, expires at 61_000
+        issue(&mut state, "host-a", 500); // id 2, expires at 1_500
+        let ids = |state: &FleetState, agent: &str, now: u64| -> Vec<u64> {
+            state.orders_for(agent, now).iter().map(|o| o.id).collect()
+        };
+        assert_eq!(ids(&state, "host-a", 1_200), vec![1, 2]);
+        assert_eq!(ids(&state, "host-a", 2_000), vec![1], "2 expired");
+        assert_eq!(ids(&state, "host-b", 1_200), vec![1]);
+
+        report(&mut state, "host-a", 1, 1, CommandStatus::Running);
+        assert_eq!(ids(&state, "host-a", 1_200), vec![2], "taken");
+        report(&mut state, "host-a", 2, 1, CommandStatus::Ok);
+        report(&mut state, "host-a", 3, 1, CommandStatus::Failed);
+        // A report on a command not aimed at the agent changes nothing.
+        report(&mut state, "host-b", 1, 2, CommandStatus::Ok);
+
+        let views = state.command_views(None, 10, 2_000);
+        assert_eq!(
+            views.iter().map(|v| v.command_id).collect::<Vec<_>>(),
+            [2, 1]
+        );
+        let statuses = |view: &mevfleet_common::command::CommandView| -> Vec<(String, String)> {
+            view.results
+                .iter()
+                .map(|r| (r.agent.clone(), r.status.clone()))
+                .collect()
+        };
+        assert_eq!(
+            statuses(&views[1]),
+            [
+                ("host-a".to_owned(), "ok".to_owned()),
+                ("host-b".to_owned(), "pending".to_owned()),
+                ("host-c".to_owned(), "pending".to_owned())
+            ],
+            "the first final result stays"
+        );
+        assert_eq!(
+            statuses(&views[0]),
+            [("host-a".to_owned(), "failed".to_owned())],
+            "expired before it was taken"
+        );
+        assert!(views[0].results[0].expired);
+    }
+}
