@@ -46,6 +46,15 @@ impl Pair {
         })
     }
 
+    /// The executor, its epoch and its gateway, once a write through it is
+    /// accepted.
+    async fn ready(&self) -> anyhow::Result<(String, u64, SocketAddr)> {
+        let (executor, epoch) = self.executor(None).await?;
+        let gateway = self.gateway(&executor)?;
+        first_accepted(gateway).await?;
+        Ok((executor, epoch, gateway))
+    }
+
     fn gateway(&self, agent: &str) -> anyhow::Result<SocketAddr> {
         self.anvils
             .iter()
@@ -65,17 +74,9 @@ impl Pair {
     /// The chain's executor and epoch, once there is one (and, if given,
     /// once it is not `not`).
     async fn executor(&self, not: Option<&str>) -> anyhow::Result<(String, u64)> {
-        wait_until("an ethereum executor", DEFAULT_DEADLINE, || async {
-            let chains = self.fleet.cli_json(&["chains"], &[]).await.ok()?;
-            let chain = chains
-                .as_array()?
-                .iter()
-                .find(|c| c["chain"] == "ethereum")?
-                .clone();
-            let agent = chain["executor"].as_str()?.to_owned();
-            (Some(agent.as_str()) != not).then_some((agent, chain["epoch"].as_u64()?))
-        })
-        .await
+        self.fleet
+            .executor_of("ethereum", not, DEFAULT_DEADLINE)
+            .await
     }
 }
 
@@ -233,9 +234,7 @@ async fn a_dead_node_moves_the_role_and_a_dead_agent_waits_out_its_lease() -> an
 async fn a_leader_kill_does_not_interrupt_the_executor() -> anyhow::Result<()> {
     init_logs();
     let mut pair = Pair::start().await?;
-    let (executor, _) = pair.executor(None).await?;
-    let gateway = pair.gateway(&executor)?;
-    first_accepted(gateway).await?;
+    let (executor, _, gateway) = pair.ready().await?;
     let leader = pair.fleet.leader().await?;
     let member = pair
         .fleet
@@ -507,9 +506,7 @@ async fn no_two_agents_accept_writes_in_overlapping_time_through_repeated_failov
 async fn guards_refuse_writes_with_minus_32003_naming_the_guard() -> anyhow::Result<()> {
     init_logs();
     let mut pair = Pair::start().await?;
-    let (executor, _) = pair.executor(None).await?;
-    let gateway = pair.gateway(&executor)?;
-    first_accepted(gateway).await?;
+    let (executor, _, gateway) = pair.ready().await?;
     let node = node_addr(pair.anvil(&executor)?)?;
     let sign = |fee_gwei: u64| signed_transfer(node, fee_gwei);
     let send_raw = |raw: String, headers: Vec<(&'static str, &'static str)>| async move {
@@ -655,9 +652,7 @@ async fn guards_refuse_writes_with_minus_32003_naming_the_guard() -> anyhow::Res
 async fn outcomes_are_followed_to_their_receipts_and_summed_by_strategy() -> anyhow::Result<()> {
     init_logs();
     let pair = Pair::start().await?;
-    let (executor, _) = pair.executor(None).await?;
-    let gateway = pair.gateway(&executor)?;
-    first_accepted(gateway).await?;
+    let (executor, _, gateway) = pair.ready().await?;
     let tagged = [
         ("x-mevfleet-strategy", "arb"),
         ("x-mevfleet-expected-profit-wei", "50000000000000000"),

@@ -9,6 +9,7 @@ pub mod executor;
 pub mod gateway;
 pub mod guards;
 pub mod http;
+pub mod post;
 pub mod probe;
 pub mod relay;
 pub mod report;

@@ -12,13 +12,10 @@ use alloy::primitives::{hex, keccak256};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::signers::SignerSync;
 use axum::body::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_tls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use url::Url;
+
+use crate::post::{self, post_json, HttpClient};
 
 /// The header relays authenticate searchers by.
 pub const SIGNATURE_HEADER: &str = "X-Flashbots-Signature";
@@ -79,7 +76,7 @@ pub fn signature(signer: &PrivateKeySigner, body: &[u8]) -> Result<String, Strin
 pub struct Relays {
     urls: Vec<Url>,
     signer: Option<PrivateKeySigner>,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpClient,
 }
 
 impl Relays {
@@ -88,7 +85,7 @@ impl Relays {
         Self {
             urls,
             signer,
-            client: Client::builder(TokioExecutor::new()).build(HttpsConnector::new()),
+            client: post::client(),
         }
     }
 
@@ -98,37 +95,15 @@ impl Relays {
     }
 
     async fn send_one(&self, url: &Url, body: Bytes) -> Result<Value, String> {
-        let uri: hyper::Uri = url
-            .as_str()
-            .parse()
-            .map_err(|err| format!("bad URL: {err}"))?;
-        let mut request =
-            hyper::Request::post(uri).header(hyper::header::CONTENT_TYPE, "application/json");
+        let mut headers = Vec::new();
         if let Some(signer) = &self.signer {
-            request = request.header(SIGNATURE_HEADER, signature(signer, &body)?);
+            headers.push((SIGNATURE_HEADER, signature(signer, &body)?));
         }
-        let request = request
-            .body(Full::new(body))
-            .map_err(|err| format!("cannot build the request: {err}"))?;
-        let answer = tokio::time::timeout(RELAY_TIMEOUT, async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = response.status();
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            let value: Value = serde_json::from_slice(&bytes)
-                .map_err(|_| format!("answered {status} without JSON"))?;
-            Ok::<_, String>(value)
-        })
-        .await
-        .map_err(|_| format!("no answer within {} s", RELAY_TIMEOUT.as_secs()))??;
+        let (status, bytes) = post_json(&self.client, url, &headers, body, RELAY_TIMEOUT)
+            .await
+            .map_err(|err| err.to_string())?;
+        let answer: Value = serde_json::from_slice(&bytes)
+            .map_err(|_| format!("answered {status} without JSON"))?;
         match (answer.get("result"), answer.get("error")) {
             (Some(_), _) => Ok(answer),
             (None, Some(err)) => Err(format!("refused: {err}")),

@@ -267,6 +267,23 @@ impl TestFleet {
         .await
     }
 
+    /// `chain`'s executor and epoch from `mevfleet chains`, once there is
+    /// one (and, if given, once it is not `not`), within `deadline`.
+    pub async fn executor_of(
+        &self,
+        chain: &str,
+        not: Option<&str>,
+        deadline: Duration,
+    ) -> anyhow::Result<(String, u64)> {
+        wait_until(&format!("a {chain} executor"), deadline, || async {
+            let chains = self.cli_json(&["chains"], &[]).await.ok()?;
+            let entry = chains.as_array()?.iter().find(|c| c["chain"] == chain)?;
+            let agent = entry["executor"].as_str()?.to_owned();
+            (Some(agent.as_str()) != not).then_some((agent, entry["epoch"].as_u64()?))
+        })
+        .await
+    }
+
     /// The leader's node id, from `mevfleet cluster status`.
     pub async fn leader(&self) -> anyhow::Result<u64> {
         wait_until("a leader", DEFAULT_DEADLINE, || async {

@@ -24,11 +24,6 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use http_body_util::{BodyExt, Full};
-use hyper_tls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use mevfleet_common::shutdown::Shutdown;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -37,6 +32,8 @@ use std::collections::VecDeque;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 use url::Url;
+
+use crate::post::{self, post_json, HttpClient};
 
 use mevfleet_common::report::{Execution, Inclusion, SpoolRecord};
 use tokio::sync::mpsc;
@@ -87,7 +84,7 @@ struct Gateway {
     agent_id: String,
     rpc: Url,
     executor: ExecutorState,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpClient,
     records: mpsc::UnboundedSender<SpoolRecord>,
     follow: mpsc::UnboundedSender<String>,
     relays: Relays,
@@ -127,7 +124,7 @@ pub fn spawn(listener: TcpListener, settings: GatewaySettings, shutdown: &Shutdo
         agent_id: settings.agent_id,
         rpc: settings.rpc,
         executor: settings.executor,
-        client: Client::builder(TokioExecutor::new()).build(HttpsConnector::new()),
+        client: post::client(),
         records: settings.records,
         follow,
         relays: settings.relays,
@@ -499,39 +496,10 @@ impl Gateway {
 
     /// Sends `body` to the node as it is and returns its answer as it is.
     async fn forward_raw(&self, body: Bytes) -> Result<Bytes, String> {
-        let uri: hyper::Uri = self
-            .rpc
-            .as_str()
-            .parse()
-            .map_err(|err| format!("bad node URL: {err}"))?;
-        let request = hyper::Request::post(uri)
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body))
-            .map_err(|err| format!("cannot build the request: {err}"))?;
-        let answer = tokio::time::timeout(NODE_TIMEOUT, async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| e.to_string())?;
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            Ok::<_, String>(bytes)
-        })
-        .await;
-        match answer {
-            Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err(reason)) => Err(format!("the {} node did not answer: {reason}", self.chain)),
-            Err(_) => Err(format!(
-                "the {} node did not answer within {} s",
-                self.chain,
-                NODE_TIMEOUT.as_secs()
-            )),
-        }
+        post_json(&self.client, &self.rpc, &[], body, NODE_TIMEOUT)
+            .await
+            .map(|(_, bytes)| bytes)
+            .map_err(|err| format!("the {} node did not answer: {err}", self.chain))
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use mevfleet_bench::Latency;
-use mevfleet_tests::{json_rpc, wait_until, Anvil, TestFleet};
+use mevfleet_tests::{json_rpc, Anvil, TestFleet};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -68,16 +68,8 @@ impl Bench {
     }
 
     async fn executor(&self) -> anyhow::Result<String> {
-        wait_until("an executor", DEADLINE, || async {
-            let chains = self.fleet.cli_json(&["chains"], &[]).await.ok()?;
-            let chain = chains
-                .as_array()?
-                .iter()
-                .find(|c| c["chain"] == "ethereum")?
-                .clone();
-            chain["executor"].as_str().map(str::to_owned)
-        })
-        .await
+        let (agent, _) = self.fleet.executor_of("ethereum", None, DEADLINE).await?;
+        Ok(agent)
     }
 }
 
