@@ -973,3 +973,65 @@ async fn the_gateway_speaks_websocket_subscriptions_pass_and_writes_are_fenced(
     );
     pair.fleet.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drain_and_safe_mode_built_ins_move_the_role_and_stop_writes() -> anyhow::Result<()> {
+    init_logs();
+    let mut pair = Pair::start().await?;
+    let (executor, _, _) = pair.ready().await?;
+    let standby = other(&executor);
+
+    // --- drain: the role moves away and the drained agent names the new executor
+    let (code, stdout, stderr) = pair
+        .fleet
+        .cli(&["broadcast", "--target", &executor, "-o", "json", "drain"])
+        .await?;
+    assert_eq!(code, 0, "{stdout} {stderr}");
+    let (now, _) = pair.executor(Some(&executor)).await?;
+    assert_eq!(now, standby);
+    first_accepted(pair.gateway(standby)?).await?;
+    let refused = send(pair.gateway(&executor)?).await?;
+    assert_eq!(error_code(&refused), Some(-32001), "{refused}");
+
+    // --- undrained, the agent takes the role again when the new executor's node dies
+    let (code, _, stderr) = pair
+        .fleet
+        .cli(&["broadcast", "--target", &executor, "drain", "off"])
+        .await?;
+    assert_eq!(code, 0, "{stderr}");
+    pair.anvil(standby)?.kill()?;
+    let (back, _) = pair.executor(Some(standby)).await?;
+    assert_eq!(back, executor);
+
+    // --- safe-mode on: every write refused with -32002
+    let (code, _, stderr) = pair
+        .fleet
+        .cli(&["broadcast", "--target", &executor, "safe-mode", "on"])
+        .await?;
+    assert_eq!(code, 0, "{stderr}");
+    let gateway = pair.gateway(&executor)?;
+    wait_until(
+        "-32002 after the safe-mode built-in",
+        DEFAULT_DEADLINE,
+        || async {
+            let answer = send(gateway).await.ok()?;
+            (error_code(&answer) == Some(-32002)).then_some(())
+        },
+    )
+    .await?;
+    let (code, stdout, _) = pair
+        .fleet
+        .cli(&[
+            "broadcast",
+            "--target",
+            &executor,
+            "-o",
+            "json",
+            "safe-mode",
+            "maybe",
+        ])
+        .await?;
+    assert_eq!(code, 1);
+    assert!(stdout.contains("rejected"), "{stdout}");
+    pair.fleet.stop().await
+}

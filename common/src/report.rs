@@ -228,6 +228,17 @@ pub enum SpoolRecord {
     Inclusion(Inclusion),
     /// Where a fleet command stands on this agent.
     Command(crate::command::CommandResult),
+    /// The agent puts itself in (or out of) safe mode (the `safe-mode`
+    /// built-in action).
+    SafeMode {
+        /// On or off.
+        on: bool,
+    },
+    /// The agent drains (or undrains) itself (the `drain` built-in action).
+    Drain {
+        /// On or off.
+        on: bool,
+    },
 }
 
 /// A write through an executor gateway.

@@ -1,6 +1,8 @@
-//! The actions an agent will run for fleet commands: the ones named in its
-//! config, each a program with fixed arguments, a timeout and patterns for
-//! the arguments an operator may add. An order is checked against them
+//! The actions an agent will run for fleet commands: the built-ins
+//! (`safe-mode on|off`, `drain [on|off]`, which the agent asks the fleet
+//! state for about itself) and the ones named in its config, each a program
+//! with fixed arguments, a timeout and patterns for the arguments an
+//! operator may add. An order is checked against them
 //! (unknown action, too many arguments, an argument that fails its pattern:
 //! rejected) and then run without a shell, killed at its timeout, with the
 //! tail of its output kept.
@@ -36,6 +38,42 @@ pub struct PatternError {
     action: String,
     index: usize,
     source: regex::Error,
+}
+
+/// A built-in action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    /// This agent's gateways refuse every write (on) or not (off).
+    SafeMode(bool),
+    /// This agent gives its executor roles up and takes none (on), or may
+    /// again (off).
+    Drain(bool),
+}
+
+/// What an order asks for, once checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// A built-in.
+    Builtin(Builtin),
+    /// A configured action.
+    Run(Invocation),
+}
+
+fn on_off(action: &str, args: &[String], default: Option<bool>) -> Result<bool, String> {
+    match (args, default) {
+        ([], Some(default)) => Ok(default),
+        ([word], _) if word == "on" => Ok(true),
+        ([word], _) if word == "off" => Ok(false),
+        _ => Err(format!(
+            "`{action}` takes `on` or `off`{}, got {:?}",
+            if default.is_some() {
+                " (or nothing)"
+            } else {
+                ""
+            },
+            args
+        )),
+    }
 }
 
 /// An order checked against the actions: what to run, for how long.
@@ -92,7 +130,24 @@ impl Actions {
         Ok(Self { actions })
     }
 
-    /// What `order` would run, or why it is rejected.
+    /// What `order` asks for, or why it is rejected.
+    pub fn plan(&self, order: &CommandOrder) -> Result<Plan, String> {
+        match order.action.as_str() {
+            "safe-mode" => Ok(Plan::Builtin(Builtin::SafeMode(on_off(
+                &order.action,
+                &order.args,
+                None,
+            )?))),
+            "drain" => Ok(Plan::Builtin(Builtin::Drain(on_off(
+                &order.action,
+                &order.args,
+                Some(true),
+            )?))),
+            _ => self.check(order).map(Plan::Run),
+        }
+    }
+
+    /// What a configured action would run, or why it is rejected.
     pub fn check(&self, order: &CommandOrder) -> Result<Invocation, String> {
         let Some(action) = self.actions.get(&order.action) else {
             let known: Vec<&str> = self.actions.keys().map(String::as_str).collect();
@@ -307,6 +362,40 @@ mod tests {
             actions.check(&timed).map(|i| i.timeout.as_millis()),
             Ok(1500)
         );
+    }
+
+    #[test]
+    fn built_ins_take_on_or_off() {
+        let actions = actions();
+        let plan = |action: &str, args: &[&str]| actions.plan(&order(action, args));
+        assert_eq!(
+            plan("safe-mode", &["on"]),
+            Ok(Plan::Builtin(Builtin::SafeMode(true)))
+        );
+        assert_eq!(
+            plan("safe-mode", &["off"]),
+            Ok(Plan::Builtin(Builtin::SafeMode(false)))
+        );
+        assert_eq!(plan("drain", &[]), Ok(Plan::Builtin(Builtin::Drain(true))));
+        assert_eq!(
+            plan("drain", &["off"]),
+            Ok(Plan::Builtin(Builtin::Drain(false)))
+        );
+        for (action, args) in [
+            ("safe-mode", vec![]),
+            ("safe-mode", vec!["yes"]),
+            ("drain", vec!["on", "now"]),
+        ] {
+            let err = match plan(action, &args) {
+                Ok(plan) => format!("accepted as {plan:?}"),
+                Err(err) => err,
+            };
+            assert!(
+                err.contains("takes `on` or `off`"),
+                "{action} {args:?}: {err}"
+            );
+        }
+        assert!(matches!(plan("echo", &["x"]), Ok(Plan::Run(_))));
     }
 
     #[test]

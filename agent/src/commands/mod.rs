@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::spool::Spool;
-use action::Actions;
+use action::{Actions, Builtin, Plan};
 use journal::Journal;
 
 /// Where the uplink hands orders, and what it tells the leader it has.
@@ -46,16 +46,20 @@ fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Spools a report; errors are logged (the spool is the agent's disk: if
+/// Spools a record; errors are logged (the spool is the agent's disk: if
 /// it fails, nothing else can be kept either).
-async fn report(spool: &Spool, result: CommandResult) {
+async fn push(spool: &Spool, record: SpoolRecord) {
     let spool = spool.clone();
-    let id = result.id;
-    match tokio::task::spawn_blocking(move || spool.push(SpoolRecord::Command(result))).await {
+    match tokio::task::spawn_blocking(move || spool.push(record)).await {
         Ok(Ok(_)) => {}
-        Ok(Err(err)) => error!(command = id, error = %err, "cannot spool a command result"),
-        Err(err) => error!(command = id, error = %err, "the spool writer failed"),
+        Ok(Err(err)) => error!(error = %err, "cannot spool a command record"),
+        Err(err) => error!(error = %err, "the spool writer failed"),
     }
+}
+
+/// Spools a command's result.
+async fn report(spool: &Spool, result: CommandResult) {
+    push(spool, SpoolRecord::Command(result)).await;
 }
 
 async fn finish(journal: &Journal, id: u64) {
@@ -126,8 +130,31 @@ pub fn spawn(journal: Journal, actions: Actions, spool: Spool, shutdown: &Shutdo
                         continue;
                     }
                 }
-                let invocation = match actions.check(&order) {
-                    Ok(invocation) => invocation,
+                let invocation = match actions.plan(&order) {
+                    Ok(Plan::Run(invocation)) => invocation,
+                    Ok(Plan::Builtin(builtin)) => {
+                        info!(command = order.id, action = %order.action, issued_by = %order.issued_by, "running a built-in");
+                        // The request is spooled before the result: when
+                        // the result is committed, so is the request.
+                        let (record, done) = match builtin {
+                            Builtin::SafeMode(on) => (
+                                SpoolRecord::SafeMode { on },
+                                format!("safe mode {}", if on { "on: every write refused" } else { "off" }),
+                            ),
+                            Builtin::Drain(on) => (
+                                SpoolRecord::Drain { on },
+                                if on {
+                                    "drained: executor roles move away and none is taken".to_owned()
+                                } else {
+                                    "undrained: may execute again".to_owned()
+                                },
+                            ),
+                        };
+                        push(&spool, record).await;
+                        report(&spool, result(order.id, CommandStatus::Ok, done)).await;
+                        finish(&journal, order.id).await;
+                        continue;
+                    }
                     Err(why) => {
                         warn!(command = order.id, action = %order.action, reason = %why, "rejected a command");
                         report(&spool, result(order.id, CommandStatus::Rejected, why)).await;

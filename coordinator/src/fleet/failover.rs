@@ -4,7 +4,10 @@
 //! that works (no flapping back), waits while the holder is reconnecting or
 //! the leader is new, and moves it only to a connected agent whose node is
 //! healthy and which may execute on the chain, best first (least lag, then
-//! lowest latency, then name).
+//! lowest latency, then name). A drained agent (maintenance, or the `drain`
+//! action) gives its roles up and is never chosen.
+
+use std::collections::BTreeSet;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,7 +17,15 @@ use mevfleet_common::wire::fleet::{FleetView, Presence};
 use crate::state::{AgentRecord, Assignment, Command};
 
 /// Why a holder must give the role up, if it must.
-fn must_move(view: &FleetView, agent: &str, chain: &str) -> Option<String> {
+fn must_move(
+    view: &FleetView,
+    drained: &BTreeSet<String>,
+    agent: &str,
+    chain: &str,
+) -> Option<String> {
+    if drained.contains(agent) {
+        return Some(format!("agent {agent} is drained"));
+    }
     let Some(holder) = view.agents.iter().find(|a| a.id == agent) else {
         return Some(format!("{agent} is no longer registered"));
     };
@@ -35,6 +46,7 @@ fn must_move(view: &FleetView, agent: &str, chain: &str) -> Option<String> {
 fn best_standby(
     view: &FleetView,
     registry: &BTreeMap<String, AgentRecord>,
+    drained: &BTreeSet<String>,
     chain: &str,
     except: Option<&str>,
 ) -> Option<String> {
@@ -42,6 +54,7 @@ fn best_standby(
         .agents
         .iter()
         .filter(|a| a.presence == Presence::Connected && Some(a.id.as_str()) != except)
+        .filter(|a| !drained.contains(&a.id))
         .filter(|a| {
             registry
                 .get(&a.id)
@@ -62,14 +75,29 @@ fn best_standby(
     candidates.first().map(|(_, _, id)| (*id).to_owned())
 }
 
+/// What the failover decision looks at besides the live view.
+#[derive(Clone, Copy, Debug)]
+pub struct Committed<'a> {
+    /// The registry.
+    pub registry: &'a BTreeMap<String, AgentRecord>,
+    /// The executor assignments.
+    pub executors: &'a BTreeMap<String, Assignment>,
+    /// Drained agents.
+    pub drained: &'a BTreeSet<String>,
+}
+
 /// The commands that move executor roles, if any must move.
 pub fn decide(
     view: &FleetView,
-    registry: &BTreeMap<String, AgentRecord>,
-    executors: &BTreeMap<String, Assignment>,
+    committed: Committed<'_>,
     in_office: Duration,
     grace: Duration,
 ) -> Vec<Command> {
+    let Committed {
+        registry,
+        executors,
+        drained,
+    } = committed;
     // A new leader has not heard from every agent yet.
     if in_office < grace {
         return Vec::new();
@@ -85,13 +113,13 @@ pub fn decide(
         let current = executors.get(chain);
         let holder = current.and_then(|a| a.agent.as_deref());
         let reason = match holder {
-            Some(agent) => match must_move(view, agent, chain) {
+            Some(agent) => match must_move(view, drained, agent, chain) {
                 Some(reason) => reason,
                 None => continue,
             },
             None => "no executor".to_owned(),
         };
-        if let Some(next) = best_standby(view, registry, chain, holder) {
+        if let Some(next) = best_standby(view, registry, drained, chain, holder) {
             commands.push(Command::AssignExecutor {
                 chain: chain.to_owned(),
                 agent: Some(next),

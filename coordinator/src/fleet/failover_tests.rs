@@ -235,11 +235,72 @@ fn the_role_moves_only_when_it_must_and_only_to_a_healthy_standby() {
     ];
     for (what, agents, registry, holder, in_office, expected) in cases {
         let executors = holder.map(|h| held_by(Some(h), 4)).unwrap_or_default();
-        let commands = decide(&view(agents), &registry, &executors, in_office, GRACE);
+        let committed = Committed {
+            registry: &registry,
+            executors: &executors,
+            drained: &BTreeSet::new(),
+        };
+        let commands = decide(&view(agents), committed, in_office, GRACE);
         let expected_epoch = if holder.is_some() { 4 } else { 0 };
         assert_eq!(
             moved_to(&commands),
             expected.map(|to| (to.to_owned(), expected_epoch)),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn a_drained_agent_gives_its_role_up_and_is_never_chosen() {
+    use Presence::*;
+    let registry = registry(&["a", "b", "c"], &[]);
+    let agents = || {
+        vec![
+            agent("a", Connected, "healthy", 0),
+            agent("b", Connected, "healthy", 0),
+            agent("c", Connected, "healthy", 3),
+        ]
+    };
+    // (what, drained, holder, where the role goes)
+    type Case<'a> = (&'a str, &'a [&'a str], Option<&'a str>, Option<&'a str>);
+    let cases: [Case; 4] = [
+        (
+            "the drained holder's role moves to the best standby",
+            &["a"],
+            Some("a"),
+            Some("b"),
+        ),
+        (
+            "a drained standby is passed over",
+            &["a", "b"],
+            Some("a"),
+            Some("c"),
+        ),
+        (
+            "a working holder keeps it when another is drained",
+            &["b"],
+            Some("a"),
+            None,
+        ),
+        (
+            "everybody drained: nobody takes it",
+            &["a", "b", "c"],
+            None,
+            None,
+        ),
+    ];
+    for (what, drained, holder, expected) in cases {
+        let drained: BTreeSet<String> = drained.iter().map(|d| (*d).to_owned()).collect();
+        let executors = holder.map(|h| held_by(Some(h), 4)).unwrap_or_default();
+        let committed = Committed {
+            registry: &registry,
+            executors: &executors,
+            drained: &drained,
+        };
+        let commands = decide(&view(agents()), committed, SETTLED, GRACE);
+        assert_eq!(
+            moved_to(&commands).map(|(to, _)| to),
+            expected.map(str::to_owned),
             "{what}"
         );
     }

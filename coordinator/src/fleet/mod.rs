@@ -462,8 +462,11 @@ impl Fleet {
             .read(|applied| {
                 failover::decide(
                     &view,
-                    &applied.state.agents,
-                    &applied.state.executors,
+                    failover::Committed {
+                        registry: &applied.state.agents,
+                        executors: &applied.state.executors,
+                        drained: &applied.state.drained,
+                    },
                     in_office,
                     self.policy.leader_grace,
                 )

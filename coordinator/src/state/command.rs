@@ -115,6 +115,14 @@ pub enum Command {
         /// The records, by increasing `seq`.
         records: Vec<Spooled>,
     },
+    /// Drains an agent (it gives its executor roles up and takes none) or
+    /// undrains it.
+    Drain {
+        /// The agent.
+        agent: String,
+        /// On or off.
+        on: bool,
+    },
     /// A fleet command is issued (operator or admin).
     IssueCommand {
         /// What to run, where.
@@ -177,6 +185,9 @@ impl Command {
                 _ => format!("no records from agent {agent}"),
             },
             Command::Membership { what } => format!("membership: {what}"),
+            Command::Drain { agent, on } => {
+                format!("{} {agent}", if *on { "drain" } else { "undrain" })
+            }
             Command::IssueCommand { spec } => format!(
                 "command {} {} to {}",
                 spec.action,

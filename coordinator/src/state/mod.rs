@@ -131,6 +131,8 @@ pub struct FleetState {
     pub commands: BTreeMap<u64, CommandRecord>,
     /// The last command id given.
     pub next_command_id: u64,
+    /// Drained agents: they hold no executor role and take none.
+    pub drained: std::collections::BTreeSet<String>,
 }
 
 impl FleetState {
@@ -220,6 +222,18 @@ impl FleetState {
                 Outcome::Done
             }
             Command::Membership { what } => Outcome::Recorded(what.clone()),
+            Command::Drain { agent, on } => {
+                if !self.agents.contains_key(agent) {
+                    Outcome::Refused(format!("no agent `{agent}` is registered"))
+                } else {
+                    if *on {
+                        self.drained.insert(agent.clone());
+                    } else {
+                        self.drained.remove(agent);
+                    }
+                    Outcome::Done
+                }
+            }
             Command::IssueCommand { spec } => {
                 self.issue_command(spec, &proposal.actor.name, proposal.at_ms)
             }
@@ -284,6 +298,20 @@ impl FleetState {
                     execution: execution.clone(),
                     inclusion: None,
                 }),
+                SpoolRecord::SafeMode { on } => {
+                    if *on {
+                        self.safe_mode.insert(agent.to_owned());
+                    } else {
+                        self.safe_mode.remove(agent);
+                    }
+                }
+                SpoolRecord::Drain { on } => {
+                    if *on {
+                        self.drained.insert(agent.to_owned());
+                    } else {
+                        self.drained.remove(agent);
+                    }
+                }
                 SpoolRecord::Command(result) => {
                     broadcast::record_result(&mut self.commands, agent, result)
                 }
