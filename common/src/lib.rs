@@ -11,6 +11,7 @@ pub mod config_file;
 pub mod daemon;
 pub mod exposition;
 pub mod identity;
+pub mod maintenance;
 pub mod net;
 pub mod report;
 pub mod shutdown;

@@ -74,6 +74,15 @@ pub enum AdminRequest {
     },
     /// Issues a fleet command (operator or admin).
     Broadcast(crate::command::CommandSpec),
+    /// Starts a rolling maintenance plan (operator or admin).
+    StartMaintenance(crate::maintenance::MaintenanceSpec),
+    /// Maintenance plans, newest first.
+    MaintenanceStatus {
+        /// How many.
+        limit: usize,
+    },
+    /// Cancels the running maintenance plan (operator or admin).
+    CancelMaintenance,
     /// Fleet commands and their results: one by id, or the latest `limit`.
     Commands {
         /// One command.
@@ -105,6 +114,14 @@ pub enum AdminResponse {
     },
     /// The answer to [`AdminRequest::Commands`], newest first.
     Commands(Vec<crate::command::CommandView>),
+    /// Maintenance plans, newest first, and why the running one waits
+    /// (when the leader answered and it does).
+    Maintenance {
+        /// The plans.
+        plans: Vec<crate::maintenance::MaintenanceView>,
+        /// Why the running plan waits.
+        waiting: Option<String>,
+    },
 }
 
 /// Who answered, as the server describes itself.

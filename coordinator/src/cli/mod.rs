@@ -9,6 +9,7 @@ mod connect;
 mod dev;
 mod execution;
 mod fleet;
+mod maintenance;
 mod mev;
 mod output;
 mod ping;
@@ -98,6 +99,9 @@ pub enum Command {
     Broadcast(broadcast::BroadcastArgs),
     /// Fleet commands: the latest, or one by id with every agent's result.
     Commands(broadcast::CommandsArgs),
+    /// Rolling maintenance: run an action host by host, keeping chains healthy.
+    #[command(subcommand)]
+    Maintenance(maintenance::MaintenanceCommand),
     /// Check that each coordinator answers and accepts these credentials.
     Ping,
     /// Replicated cluster settings: list, set, unset.
@@ -150,6 +154,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Broadcast(args) => {
             broadcast::broadcast(args, &connect::Target::from_cli(&cli)?, cli.output).await
+        }
+        Command::Maintenance(command) => {
+            maintenance::run(command, &connect::Target::from_cli(&cli)?, cli.output).await
         }
         Command::Commands(args) => {
             broadcast::commands(args, &connect::Target::from_cli(&cli)?, cli.output).await

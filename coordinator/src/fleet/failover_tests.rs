@@ -2,38 +2,13 @@
 //! unhealthy, wrong chain, a new leader's grace, no flapping back, ranking.
 
 use mevfleet_common::wire::admin::ClusterStatus;
-use mevfleet_common::wire::fleet::{
-    AgentChainView, AgentView, FleetView, StatusLevel, StatusReport,
-};
+use mevfleet_common::wire::fleet::{AgentView, FleetView, StatusLevel, StatusReport};
 
 use super::*;
+use crate::fleet::test_support::{agent, held_by};
 
 const GRACE: Duration = Duration::from_secs(10);
 const SETTLED: Duration = Duration::from_secs(60);
-
-fn agent(id: &str, presence: Presence, state: &str, lag: u64) -> AgentView {
-    AgentView {
-        id: id.into(),
-        connected: presence == Presence::Connected,
-        presence,
-        last_seen_ms: Some(1),
-        labels: BTreeMap::new(),
-        version: "0".into(),
-        chains: vec![AgentChainView {
-            chain: "ethereum".into(),
-            state: state.into(),
-            head: Some(100),
-            lag: Some(lag),
-            syncing: Some(false),
-            peers: None,
-            rpc_latency_ms: Some(1.0),
-            error: None,
-        }],
-        host: None,
-        services: Vec::new(),
-        mev_boost: None,
-    }
-}
 
 fn view(agents: Vec<AgentView>) -> FleetView {
     FleetView {
@@ -79,19 +54,6 @@ fn registry(executors: &[&str], others: &[&str]) -> BTreeMap<String, AgentRecord
                 .map(|id| ((*id).to_owned(), record(id, false))),
         )
         .collect()
-}
-
-fn held_by(agent: Option<&str>, epoch: u64) -> BTreeMap<String, Assignment> {
-    BTreeMap::from([(
-        "ethereum".to_owned(),
-        Assignment {
-            agent: agent.map(str::to_owned),
-            epoch,
-            active: true,
-            since_ms: 0,
-            reason: "test".into(),
-        },
-    )])
 }
 
 /// The agent the role moves to, if it moves.

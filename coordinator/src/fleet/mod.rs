@@ -7,9 +7,13 @@ pub mod assess;
 pub mod failover;
 pub mod lease;
 pub mod live;
+pub mod maintenance;
 pub mod mev;
 mod orders;
 pub mod policy;
+mod rolling;
+#[cfg(test)]
+mod test_support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +60,8 @@ pub struct Fleet {
     leases: std::sync::Mutex<LeaseBook>,
     failover_running: tokio::sync::Mutex<()>,
     policy: FleetPolicy,
+    /// Why the running maintenance plan waits, as the leader last saw it.
+    maintenance_waiting: std::sync::Mutex<Option<String>>,
 }
 
 /// Where the leader is, as this member knows right now.
@@ -75,6 +81,7 @@ impl Fleet {
             leases: Default::default(),
             failover_running: Default::default(),
             policy,
+            maintenance_waiting: Default::default(),
         })
     }
 
@@ -472,6 +479,14 @@ impl Fleet {
                 )
             })
             .await;
+        self.commit_decisions(commands, "failover").await;
+        if in_office >= self.policy.leader_grace {
+            self.maintenance_round(&view).await;
+        }
+    }
+
+    /// Commits decisions the leader made on its own, logging each.
+    async fn commit_decisions(&self, commands: Vec<Command>, kind: &str) {
         for command in commands {
             let what = command.describe();
             let proposal = Proposal {
@@ -481,10 +496,10 @@ impl Fleet {
             };
             match self.core.write_here(proposal).await {
                 Ok((_, Outcome::Refused(reason))) => {
-                    debug!(what = %what, reason = %reason, "failover not applied")
+                    debug!(what = %what, reason = %reason, kind, "decision not applied")
                 }
-                Ok(_) => info!(what = %what, "failover"),
-                Err(err) => warn!(what = %what, error = %err, "failover not committed"),
+                Ok(_) => info!(what = %what, kind, "decision committed"),
+                Err(err) => warn!(what = %what, error = %err, kind, "decision not committed"),
             }
         }
     }

@@ -164,6 +164,9 @@ impl NodeCore {
             .view()
             .read(|applied| match query {
                 Query::Settings => QueryResult::Settings(applied.state.settings.clone()),
+                Query::Maintenance { limit } => {
+                    QueryResult::Maintenance(applied.state.maintenance_views(*limit))
+                }
                 Query::Commands { id, limit } => QueryResult::Commands(
                     applied.state.command_views(*id, *limit, super::unix_ms()),
                 ),

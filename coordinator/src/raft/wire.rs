@@ -88,6 +88,11 @@ pub enum RaftResponse {
 pub enum Query {
     /// All cluster settings.
     Settings,
+    /// Maintenance plans, the latest `limit`, newest first.
+    Maintenance {
+        /// How many.
+        limit: usize,
+    },
     /// Fleet commands: one by id, or the latest `limit`.
     Commands {
         /// One command.
@@ -104,6 +109,8 @@ pub enum QueryResult {
     Settings(std::collections::BTreeMap<String, String>),
     /// Fleet commands, newest first.
     Commands(Vec<mevfleet_common::command::CommandView>),
+    /// Maintenance plans, newest first.
+    Maintenance(Vec<mevfleet_common::maintenance::MaintenanceView>),
 }
 
 /// One member's view of itself.

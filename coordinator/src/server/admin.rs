@@ -105,6 +105,20 @@ impl AdminService {
     }
 }
 
+impl AdminService {
+    /// A read of the replicated state, as the CLI's answer.
+    async fn query(&self, query: Query) -> Result<AdminResponse, WireError> {
+        Ok(match self.core.read(query).await.map_err(node_error)? {
+            QueryResult::Settings(settings) => AdminResponse::Settings(settings),
+            QueryResult::Commands(commands) => AdminResponse::Commands(commands),
+            QueryResult::Maintenance(plans) => AdminResponse::Maintenance {
+                plans,
+                waiting: self.fleet.maintenance_waiting(),
+            },
+        })
+    }
+}
+
 impl Handler for AdminService {
     type Request = AdminRequest;
     type Response = AdminResponse;
@@ -134,15 +148,7 @@ impl Handler for AdminService {
                 require(peer, &[Role::Admin], "change cluster settings")?;
                 self.write(peer, Command::DeleteSetting { key }).await
             }
-            AdminRequest::GetSettings => {
-                match self.core.read(Query::Settings).await.map_err(node_error)? {
-                    QueryResult::Settings(settings) => Ok(AdminResponse::Settings(settings)),
-                    QueryResult::Commands(_) => Err(WireError::new(
-                        ErrorCode::INTERNAL,
-                        "the settings query gave commands",
-                    )),
-                }
-            }
+            AdminRequest::GetSettings => self.query(Query::Settings).await,
             AdminRequest::Broadcast(spec) => {
                 require(peer, &[Role::Admin, Role::Operator], "issue fleet commands")?;
                 let proposal = Proposal {
@@ -162,15 +168,35 @@ impl Handler for AdminService {
                     )),
                 }
             }
-            AdminRequest::Commands { id, limit } => {
-                let query = Query::Commands { id, limit };
-                match self.core.read(query).await.map_err(node_error)? {
-                    QueryResult::Commands(commands) => Ok(AdminResponse::Commands(commands)),
-                    QueryResult::Settings(_) => Err(WireError::new(
-                        ErrorCode::INTERNAL,
-                        "the commands query gave settings",
-                    )),
+            AdminRequest::Commands { id, limit } => self.query(Query::Commands { id, limit }).await,
+            AdminRequest::StartMaintenance(spec) => {
+                require(peer, &[Role::Admin, Role::Operator], "run maintenance")?;
+                let proposal = Proposal {
+                    actor: actor(peer),
+                    at_ms: unix_ms(),
+                    command: Command::StartMaintenance { spec },
+                };
+                match self.core.write(proposal).await.map_err(node_error)? {
+                    (_, Outcome::Refused(reason)) => Err(WireError::bad_request(reason)),
+                    _ => self.query(Query::Maintenance { limit: 1 }).await,
                 }
+            }
+            AdminRequest::MaintenanceStatus { limit } => {
+                self.query(Query::Maintenance { limit }).await
+            }
+            AdminRequest::CancelMaintenance => {
+                require(peer, &[Role::Admin, Role::Operator], "cancel maintenance")?;
+                let running = match self.query(Query::Maintenance { limit: 1 }).await? {
+                    AdminResponse::Maintenance { plans, .. } => {
+                        plans.into_iter().find(|p| p.state == "running")
+                    }
+                    _ => None,
+                };
+                let Some(plan) = running else {
+                    return Err(WireError::bad_request("no maintenance is running"));
+                };
+                self.write(peer, Command::CancelMaintenance { plan: plan.id })
+                    .await
             }
             AdminRequest::AssignExecutor {
                 chain,

@@ -123,6 +123,29 @@ pub enum Command {
         /// On or off.
         on: bool,
     },
+    /// A rolling maintenance plan starts (operator or admin).
+    StartMaintenance {
+        /// What to run, where, how.
+        spec: mevfleet_common::maintenance::MaintenanceSpec,
+    },
+    /// One host of a plan moves on (the leader carrying the plan out).
+    AdvanceMaintenance {
+        /// The plan.
+        plan: u64,
+        /// The host.
+        host: String,
+        /// The phase it must be at.
+        from: mevfleet_common::maintenance::Phase,
+        /// The phase it moves to.
+        to: mevfleet_common::maintenance::Phase,
+        /// Why, when it fails.
+        reason: Option<String>,
+    },
+    /// A running plan is cancelled (operator or admin).
+    CancelMaintenance {
+        /// The plan.
+        plan: u64,
+    },
     /// A fleet command is issued (operator or admin).
     IssueCommand {
         /// What to run, where.
@@ -185,6 +208,27 @@ impl Command {
                 _ => format!("no records from agent {agent}"),
             },
             Command::Membership { what } => format!("membership: {what}"),
+            Command::StartMaintenance { spec } => format!(
+                "maintenance {} {} on {} (max {} at once, min {} healthy)",
+                spec.action,
+                spec.args.join(" "),
+                spec.target,
+                spec.max_parallel,
+                spec.min_healthy
+            ),
+            Command::AdvanceMaintenance {
+                plan,
+                host,
+                from,
+                to,
+                reason,
+            } => format!(
+                "maintenance {plan}: {host} {} -> {}{}",
+                from.as_str(),
+                to.as_str(),
+                reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            ),
+            Command::CancelMaintenance { plan } => format!("cancel maintenance {plan}"),
             Command::Drain { agent, on } => {
                 format!("{} {agent}", if *on { "drain" } else { "undrain" })
             }

@@ -5,6 +5,7 @@
 mod broadcast;
 mod command;
 mod executor;
+mod maintenance;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use broadcast::{CommandRecord, COMMANDS_RETAINED, MAX_EXPIRY_MS};
 pub use command::{Actor, Command, Outcome, Proposal};
 pub use executor::Assignment;
+pub use maintenance::{HostStep, MaintenancePlan};
 
 /// How many audit entries the state keeps; older ones are dropped (the
 /// count of dropped entries is kept so gaps are visible).
@@ -133,6 +135,10 @@ pub struct FleetState {
     pub next_command_id: u64,
     /// Drained agents: they hold no executor role and take none.
     pub drained: std::collections::BTreeSet<String>,
+    /// Maintenance plans, oldest first; only the last may be running.
+    pub maintenance: Vec<MaintenancePlan>,
+    /// The last maintenance plan id given.
+    pub next_maintenance_id: u64,
 }
 
 impl FleetState {
@@ -222,6 +228,23 @@ impl FleetState {
                 Outcome::Done
             }
             Command::Membership { what } => Outcome::Recorded(what.clone()),
+            Command::StartMaintenance { spec } => {
+                self.start_maintenance(spec, &proposal.actor.name, proposal.at_ms)
+            }
+            Command::AdvanceMaintenance {
+                plan,
+                host,
+                from,
+                to,
+                reason,
+            } => self.advance_maintenance(
+                *plan,
+                host,
+                (*from, *to),
+                reason.as_deref(),
+                proposal.at_ms,
+            ),
+            Command::CancelMaintenance { plan } => self.cancel_maintenance(*plan),
             Command::Drain { agent, on } => {
                 if !self.agents.contains_key(agent) {
                     Outcome::Refused(format!("no agent `{agent}` is registered"))

@@ -505,3 +505,160 @@ mod commands {
         assert!(views[0].results[0].expired);
     }
 }
+
+mod maintenance {
+    use super::*;
+    use mevfleet_common::command::Target;
+    use mevfleet_common::maintenance::{MaintenanceSpec, Phase, PlanState};
+
+    fn two_hosts() -> FleetState {
+        let mut state = FleetState::default();
+        for id in ["host-a", "host-b"] {
+            state.apply(
+                1,
+                &proposal(Command::RegisterAgent {
+                    id: id.into(),
+                    labels: BTreeMap::new(),
+                    chains: vec!["ethereum".into()],
+                    executes: vec!["ethereum".into()],
+                    version: "0".into(),
+                }),
+            );
+        }
+        state
+    }
+
+    fn start(state: &mut FleetState) -> Outcome {
+        state.apply(
+            2,
+            &proposal(Command::StartMaintenance {
+                spec: MaintenanceSpec {
+                    target: Target::All,
+                    action: "restart".into(),
+                    args: vec!["erigon".into()],
+                    timeout_ms: None,
+                    max_parallel: 1,
+                    min_healthy: 1,
+                    step_timeout_ms: 60_000,
+                },
+            }),
+        )
+    }
+
+    fn advance(state: &mut FleetState, host: &str, from: Phase, to: Phase) -> Outcome {
+        state.apply(
+            3,
+            &proposal(Command::AdvanceMaintenance {
+                plan: 1,
+                host: host.into(),
+                from,
+                to,
+                reason: (to == Phase::Failed).then(|| "it broke".into()),
+            }),
+        )
+    }
+
+    #[test]
+    fn a_plan_moves_host_by_host_with_its_side_effects_and_fenced_moves() {
+        use Phase::*;
+        let mut state = two_hosts();
+        assert!(matches!(start(&mut state), Outcome::Issued { id: 1, .. }));
+        assert!(matches!(start(&mut state), Outcome::Refused(r) if r.contains("still running")));
+
+        assert_eq!(
+            advance(&mut state, "host-a", Waiting, Draining),
+            Outcome::Done
+        );
+        assert!(state.drained.contains("host-a"));
+        // A stale leader repeating the move is refused: nothing twice.
+        assert!(matches!(
+            advance(&mut state, "host-a", Waiting, Draining),
+            Outcome::Refused(_)
+        ));
+        assert_eq!(
+            advance(&mut state, "host-a", Draining, Running),
+            Outcome::Done
+        );
+        let issued = state
+            .commands
+            .values()
+            .last()
+            .map(|c| (c.targets.clone(), c.spec.action.clone()));
+        assert_eq!(
+            issued,
+            Some((vec!["host-a".to_owned()], "restart".to_owned()))
+        );
+        assert!(matches!(
+            advance(&mut state, "host-a", Draining, Running),
+            Outcome::Refused(_)
+        ));
+        assert_eq!(state.commands.len(), 1, "the command is issued once");
+        assert_eq!(
+            state
+                .active_maintenance()
+                .and_then(|p| p.hosts[0].command_id),
+            Some(1)
+        );
+        assert_eq!(
+            advance(&mut state, "host-a", Running, Recovering),
+            Outcome::Done
+        );
+        assert!(!state.drained.contains("host-a"));
+        assert!(matches!(
+            advance(&mut state, "host-a", Running, Done),
+            Outcome::Refused(_)
+        ));
+        assert_eq!(
+            advance(&mut state, "host-a", Recovering, Done),
+            Outcome::Done
+        );
+        for (from, to) in [
+            (Waiting, Draining),
+            (Draining, Running),
+            (Running, Recovering),
+            (Recovering, Done),
+        ] {
+            assert_eq!(advance(&mut state, "host-b", from, to), Outcome::Done);
+        }
+        assert_eq!(state.maintenance[0].state, PlanState::Done);
+        assert!(state.active_maintenance().is_none());
+    }
+
+    #[test]
+    fn a_failure_stops_the_plan_and_undrains_and_cancel_does_too() {
+        use Phase::*;
+        let mut state = two_hosts();
+        start(&mut state);
+        advance(&mut state, "host-a", Waiting, Draining);
+        assert_eq!(
+            advance(&mut state, "host-a", Draining, Failed),
+            Outcome::Done
+        );
+        let plan = &state.maintenance[0];
+        assert_eq!(plan.state, PlanState::Failed);
+        assert_eq!(plan.hosts[0].reason.as_deref(), Some("it broke"));
+        assert!(state.drained.is_empty());
+        assert!(matches!(
+            advance(&mut state, "host-b", Waiting, Draining),
+            Outcome::Refused(_)
+        ));
+
+        assert!(matches!(start(&mut state), Outcome::Issued { id: 2, .. }));
+        state.apply(
+            4,
+            &proposal(Command::AdvanceMaintenance {
+                plan: 2,
+                host: "host-a".into(),
+                from: Waiting,
+                to: Draining,
+                reason: None,
+            }),
+        );
+        assert_eq!(
+            state.apply(5, &proposal(Command::CancelMaintenance { plan: 2 })),
+            Outcome::Done
+        );
+        assert_eq!(state.maintenance[1].state, PlanState::Cancelled);
+        assert!(state.drained.is_empty(), "cancel undrains");
+    }
+}
