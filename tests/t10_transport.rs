@@ -453,10 +453,17 @@ async fn the_agent_uplink_reconnects_after_a_coordinator_restart() -> anyhow::Re
 fn idle_inputs(spool_dir: &std::path::Path, shutdown: &Shutdown) -> anyhow::Result<UplinkInputs> {
     let spool = Spool::open(&spool_dir.join("spool"))?;
     let journal = mevfleet_agent::commands::journal::Journal::open(&spool_dir.join("commands"), 0)?;
+    let (weights, fleet_weights) = tokio::sync::watch::channel(Default::default());
+    let applier = mevfleet_agent::resources::Applier::new(
+        mevfleet_agent::resources::Backend::Unavailable,
+        &[],
+    );
+    let resources = mevfleet_agent::resources::spawn(applier, fleet_weights, shutdown);
     let commands = mevfleet_agent::commands::spawn(
         journal,
         mevfleet_agent::commands::action::Actions::default(),
         spool.clone(),
+        resources,
         shutdown,
     );
     let (_host_tx, host) = tokio::sync::watch::channel(None);
@@ -474,5 +481,6 @@ fn idle_inputs(spool_dir: &std::path::Path, shutdown: &Shutdown) -> anyhow::Resu
         urgent: Default::default(),
         executor: Default::default(),
         commands,
+        weights: std::sync::Arc::new(weights),
     })
 }

@@ -260,3 +260,71 @@ async fn a_broadcast_reaches_every_agent_once_even_those_offline_when_issued() -
     assert!(stderr.contains("may not issue fleet commands"), "{stderr}");
     t.fleet.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_allocation_reaches_each_agents_cgroup_weights() -> anyhow::Result<()> {
+    init_logs();
+    let anvil = Anvil::start(1, Some(1.0))?;
+    let mut fleet = TestFleet::start(3).await?;
+    let cgroup = fleet.pki.root().join("cgroup");
+    std::fs::create_dir_all(cgroup.join("erigon.service"))?;
+    let extra = format!(
+        "[[services]]\nunit = \"erigon.service\"\nchain = \"ethereum\"\n[resources]\ncgroup_root = \"{}\"\n",
+        cgroup.display()
+    );
+    fleet.add_agent_with("host-a", &[("ethereum", &anvil)], &extra)?;
+    let weight = |file: &str| {
+        std::fs::read_to_string(cgroup.join("erigon.service").join(file)).unwrap_or_default()
+    };
+    let wait_weight = |expected: &'static str| {
+        let weight = &weight;
+        async move {
+            wait_until(
+                &format!("cpu.weight {expected}"),
+                DEFAULT_DEADLINE,
+                || async { (weight("cpu.weight").trim() == expected).then_some(()) },
+            )
+            .await
+        }
+    };
+
+    // --- a priority becomes the weight of that chain's services
+    let (code, _, stderr) = fleet
+        .cli(&["alloc", "set", "--priority", "ethereum=high,base=low"])
+        .await?;
+    assert_eq!(code, 0, "{stderr}");
+    wait_weight("400").await?;
+    assert_eq!(weight("io.weight").trim(), "400");
+    let shown = fleet.cli_json(&["alloc", "show"], &[]).await?;
+    assert_eq!(shown["weights"]["ethereum"], 400, "{shown}");
+    assert_eq!(shown["priorities"]["base"], "low", "{shown}");
+
+    // --- set-resources by hand, then a new priority replaces it
+    let (code, stdout, stderr) = fleet
+        .cli(&["broadcast", "-o", "json", "set-resources", "ethereum=300"])
+        .await?;
+    assert_eq!(code, 0, "{stdout} {stderr}");
+    assert_eq!(weight("cpu.weight").trim(), "300");
+    let (code, _, stderr) = fleet
+        .cli(&["alloc", "set", "--priority", "ethereum=low"])
+        .await?;
+    assert_eq!(code, 0, "{stderr}");
+    wait_weight("100").await?;
+
+    // --- bad priorities are usage errors; viewers may not set them
+    let (code, _, stderr) = fleet
+        .cli(&["alloc", "set", "--priority", "ethereum=urgent"])
+        .await?;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("unknown priority `urgent`"), "{stderr}");
+    let viewer = fleet.pki.issue_dir(Role::Viewer, "wall")?;
+    let (code, _, stderr) = fleet
+        .cli_as(&viewer, &["alloc", "set", "--priority", "ethereum=high"])
+        .await?;
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("may not change the resource allocation"),
+        "{stderr}"
+    );
+    fleet.stop().await
+}

@@ -46,6 +46,17 @@ pub struct AgentConfig {
     /// A file holding the hex private key that signs relay requests
     /// (`X-Flashbots-Signature`); none sends them unsigned.
     pub relay_key: Option<PathBuf>,
+    /// Where the fleet's cgroup weights are written, if not through systemd.
+    pub resources: ResourcesConfig,
+}
+
+/// `[resources]`: how the fleet's cgroup weights reach this host's services.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourcesConfig {
+    /// A cgroup v2 folder holding one folder per unit (`<root>/<unit>/cpu.weight`);
+    /// without it, `systemctl set-property --runtime` is used where systemd runs.
+    pub cgroup_root: Option<PathBuf>,
 }
 
 /// `[probe]`: probe timings and the local verdict's patience.
@@ -128,6 +139,7 @@ impl Default for AgentConfig {
             actions: BTreeMap::new(),
             probe: ProbeConfig::default(),
             relay_key: None,
+            resources: ResourcesConfig::default(),
         }
     }
 }
@@ -260,6 +272,9 @@ impl Validate for AgentConfig {
             }
         }
         self.probe.validate()?;
+        if let Some(root) = &self.resources.cgroup_root {
+            check::required_path("resources.cgroup_root", root)?;
+        }
         if let Some(path) = &self.relay_key {
             check::required_path("relay_key", path)?;
         }

@@ -149,6 +149,7 @@ mod tests {
 
     fn control(grants: &[(&str, u64)], halted: bool) -> Control {
         Control {
+            weights: Default::default(),
             grants: grants
                 .iter()
                 .map(|(chain, epoch)| Grant {

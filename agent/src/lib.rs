@@ -13,6 +13,7 @@ pub mod post;
 pub mod probe;
 pub mod relay;
 pub mod report;
+pub mod resources;
 pub mod runtime;
 pub mod spool;
 pub mod uplink;

@@ -26,6 +26,7 @@ use crate::probe::local;
 use crate::probe::verdict::VerdictPolicy;
 use crate::relay::Relays;
 use crate::report::Sources;
+use crate::resources::{Applier, Backend};
 use crate::spool::{Spool, SpoolError};
 use crate::uplink::{self, UplinkError, UplinkHandle, UplinkInputs, UplinkSettings};
 use alloy::signers::local::PrivateKeySigner;
@@ -210,7 +211,13 @@ pub async fn start(
         Journal::open(&dir, now)?
     };
     let actions = Actions::new(&config.actions)?;
-    let commands = crate::commands::spawn(journal, actions, spool.clone(), shutdown);
+    let (weights_tx, weights_rx) = watch::channel(BTreeMap::new());
+    let applier = Applier::new(
+        Backend::detect(config.resources.cgroup_root.as_deref()),
+        &config.services,
+    );
+    let resources = crate::resources::spawn(applier, weights_rx, shutdown);
+    let commands = crate::commands::spawn(journal, actions, spool.clone(), resources, shutdown);
     let uplink = uplink::spawn(
         UplinkSettings::new(hello, config.coordinators.clone()),
         UplinkInputs {
@@ -220,6 +227,7 @@ pub async fn start(
             urgent,
             executor: executor.clone(),
             commands,
+            weights: Arc::new(weights_tx),
         },
         creds,
         shutdown,

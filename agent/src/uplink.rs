@@ -134,6 +134,8 @@ pub struct UplinkInputs {
     pub executor: ExecutorState,
     /// Where fleet commands go.
     pub commands: crate::commands::Inbox,
+    /// Where the fleet's cgroup weights go.
+    pub weights: Arc<watch::Sender<BTreeMap<String, u32>>>,
 }
 
 /// Counters of the uplink's work, for `/metrics`.
@@ -453,6 +455,13 @@ impl Uplink {
                     control,
                     ..
                 }) => {
+                    self.inputs.weights.send_if_modified(|weights| {
+                        let changed = *weights != control.weights;
+                        if changed {
+                            *weights = control.weights.clone();
+                        }
+                        changed
+                    });
                     if self.inputs.executor.apply(&control, sent) {
                         // Tell the leader at once that this agent stopped.
                         self.inputs.urgent.notify_one();

@@ -5,6 +5,7 @@
 //! file loading with errors that name the key, process shutdown and logging.
 //! Nothing here spawns long-lived tasks of its own or touches RocksDB.
 
+pub mod alloc;
 pub mod chain;
 pub mod command;
 pub mod config_file;

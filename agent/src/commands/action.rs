@@ -41,8 +41,10 @@ pub struct PatternError {
 }
 
 /// A built-in action.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Builtin {
+    /// Apply these cgroup weights (by chain) to this host's services now.
+    SetResources(BTreeMap<String, u32>),
     /// This agent's gateways refuse every write (on) or not (off).
     SafeMode(bool),
     /// This agent gives its executor roles up and takes none (on), or may
@@ -57,6 +59,28 @@ pub enum Plan {
     Builtin(Builtin),
     /// A configured action.
     Run(Invocation),
+}
+
+/// `set-resources ethereum=400 arbitrum=200`.
+fn set_resources(args: &[String]) -> Result<BTreeMap<String, u32>, String> {
+    let (low, high) = mevfleet_common::alloc::WEIGHT_RANGE;
+    let mut weights = BTreeMap::new();
+    for arg in args {
+        let parsed = arg
+            .split_once('=')
+            .and_then(|(chain, w)| Some((chain, w.parse::<u32>().ok()?)))
+            .filter(|(chain, w)| !chain.is_empty() && (low..=high).contains(w));
+        let Some((chain, weight)) = parsed else {
+            return Err(format!(
+                "`set-resources` takes chain=weight ({low} to {high}), got `{arg}`"
+            ));
+        };
+        weights.insert(chain.to_owned(), weight);
+    }
+    if weights.is_empty() {
+        return Err("`set-resources` needs at least one chain=weight".into());
+    }
+    Ok(weights)
 }
 
 fn on_off(action: &str, args: &[String], default: Option<bool>) -> Result<bool, String> {
@@ -143,6 +167,9 @@ impl Actions {
                 &order.args,
                 Some(true),
             )?))),
+            "set-resources" => {
+                set_resources(&order.args).map(|w| Plan::Builtin(Builtin::SetResources(w)))
+            }
             _ => self.check(order).map(Plan::Run),
         }
     }
@@ -396,6 +423,25 @@ mod tests {
             );
         }
         assert!(matches!(plan("echo", &["x"]), Ok(Plan::Run(_))));
+        assert_eq!(
+            plan("set-resources", &["ethereum=400", "base=100"]),
+            Ok(Plan::Builtin(Builtin::SetResources(
+                [("base".to_owned(), 100), ("ethereum".to_owned(), 400)].into()
+            )))
+        );
+        for args in [
+            vec![],
+            vec!["ethereum"],
+            vec!["ethereum=0"],
+            vec!["ethereum=high"],
+            vec!["=5"],
+        ] {
+            let err = plan("set-resources", &args).map(|p| format!("{p:?}"));
+            assert!(
+                err.as_ref().is_err_and(|e| e.contains("set-resources")),
+                "{args:?}: {err:?}"
+            );
+        }
     }
 
     #[test]

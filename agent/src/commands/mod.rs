@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{error, info, info_span, warn, Instrument};
 
+use crate::resources::ResourceHandle;
 use crate::spool::Spool;
 use action::{Actions, Builtin, Plan};
 use journal::Journal;
@@ -82,8 +83,49 @@ fn result(id: u64, status: CommandStatus, output: String) -> CommandResult {
     }
 }
 
+/// Carries out a built-in: its status and output. Safe mode and drain are
+/// requests about this agent to the fleet state, spooled before the result
+/// so that when the result is committed, so is the request.
+async fn run_builtin(
+    builtin: Builtin,
+    spool: &Spool,
+    resources: &ResourceHandle,
+) -> (CommandStatus, String) {
+    let (record, done) = match builtin {
+        Builtin::SetResources(weights) => {
+            return match resources.apply(weights).await {
+                Ok(done) => (CommandStatus::Ok, done),
+                Err(why) => (CommandStatus::Failed, why),
+            }
+        }
+        Builtin::SafeMode(on) => (
+            SpoolRecord::SafeMode { on },
+            format!(
+                "safe mode {}",
+                if on { "on: every write refused" } else { "off" }
+            ),
+        ),
+        Builtin::Drain(on) => (
+            SpoolRecord::Drain { on },
+            if on {
+                "drained: executor roles move away and none is taken".to_owned()
+            } else {
+                "undrained: may execute again".to_owned()
+            },
+        ),
+    };
+    push(spool, record).await;
+    (CommandStatus::Ok, done)
+}
+
 /// Starts the command runner; the returned inbox feeds it.
-pub fn spawn(journal: Journal, actions: Actions, spool: Spool, shutdown: &Shutdown) -> Inbox {
+pub fn spawn(
+    journal: Journal,
+    actions: Actions,
+    spool: Spool,
+    resources: ResourceHandle,
+    shutdown: &Shutdown,
+) -> Inbox {
     let (orders_tx, mut orders) = mpsc::unbounded_channel::<CommandOrder>();
     let inbox = Inbox {
         orders: orders_tx,
@@ -134,24 +176,8 @@ pub fn spawn(journal: Journal, actions: Actions, spool: Spool, shutdown: &Shutdo
                     Ok(Plan::Run(invocation)) => invocation,
                     Ok(Plan::Builtin(builtin)) => {
                         info!(command = order.id, action = %order.action, issued_by = %order.issued_by, "running a built-in");
-                        // The request is spooled before the result: when
-                        // the result is committed, so is the request.
-                        let (record, done) = match builtin {
-                            Builtin::SafeMode(on) => (
-                                SpoolRecord::SafeMode { on },
-                                format!("safe mode {}", if on { "on: every write refused" } else { "off" }),
-                            ),
-                            Builtin::Drain(on) => (
-                                SpoolRecord::Drain { on },
-                                if on {
-                                    "drained: executor roles move away and none is taken".to_owned()
-                                } else {
-                                    "undrained: may execute again".to_owned()
-                                },
-                            ),
-                        };
-                        push(&spool, record).await;
-                        report(&spool, result(order.id, CommandStatus::Ok, done)).await;
+                        let (status, output) = run_builtin(builtin, &spool, &resources).await;
+                        report(&spool, result(order.id, status, output)).await;
                         finish(&journal, order.id).await;
                         continue;
                     }

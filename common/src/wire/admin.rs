@@ -74,6 +74,10 @@ pub enum AdminRequest {
     },
     /// Issues a fleet command (operator or admin).
     Broadcast(crate::command::CommandSpec),
+    /// Sets the resource allocation policy (operator or admin).
+    SetAllocation(crate::alloc::Allocation),
+    /// The allocation policy and its weights now.
+    GetAllocation,
     /// Starts a rolling maintenance plan (operator or admin).
     StartMaintenance(crate::maintenance::MaintenanceSpec),
     /// Maintenance plans, newest first.
@@ -114,6 +118,13 @@ pub enum AdminResponse {
     },
     /// The answer to [`AdminRequest::Commands`], newest first.
     Commands(Vec<crate::command::CommandView>),
+    /// The allocation policy and its weights by chain now.
+    Allocation {
+        /// The policy.
+        allocation: crate::alloc::Allocation,
+        /// The weights.
+        weights: BTreeMap<String, u32>,
+    },
     /// Maintenance plans, newest first, and why the running one waits
     /// (when the leader answered and it does).
     Maintenance {

@@ -151,6 +151,9 @@ pub struct Control {
     pub executors: Vec<ExecutorInfo>,
     /// The write guards of each chain the agent serves.
     pub guards: Vec<ChainGuards>,
+    /// The cgroup weight of each prioritised chain the agent serves (the
+    /// fleet's allocation); chains not listed are left alone.
+    pub weights: std::collections::BTreeMap<String, u32>,
 }
 
 /// One chain's write guards.

@@ -2,6 +2,7 @@
 //! codes (0 success, 1 failed or partial, 2 bad usage or config, 3 no
 //! coordinator reachable).
 
+mod alloc;
 mod broadcast;
 mod ca;
 mod cluster;
@@ -99,6 +100,9 @@ pub enum Command {
     Broadcast(broadcast::BroadcastArgs),
     /// Fleet commands: the latest, or one by id with every agent's result.
     Commands(broadcast::CommandsArgs),
+    /// Resource allocation by chain priority: show, set.
+    #[command(subcommand)]
+    Alloc(alloc::AllocCommand),
     /// Rolling maintenance: run an action host by host, keeping chains healthy.
     #[command(subcommand)]
     Maintenance(maintenance::MaintenanceCommand),
@@ -154,6 +158,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Broadcast(args) => {
             broadcast::broadcast(args, &connect::Target::from_cli(&cli)?, cli.output).await
+        }
+        Command::Alloc(command) => {
+            alloc::run(command, &connect::Target::from_cli(&cli)?, cli.output).await
         }
         Command::Maintenance(command) => {
             maintenance::run(command, &connect::Target::from_cli(&cli)?, cli.output).await

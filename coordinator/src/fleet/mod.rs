@@ -11,10 +11,12 @@ pub mod maintenance;
 pub mod mev;
 mod orders;
 pub mod policy;
+pub mod resources;
 mod rolling;
 #[cfg(test)]
 mod test_support;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,6 +64,8 @@ pub struct Fleet {
     policy: FleetPolicy,
     /// Why the running maintenance plan waits, as the leader last saw it.
     maintenance_waiting: std::sync::Mutex<Option<String>>,
+    /// The allocation's weights by chain, and when they were computed.
+    weights: std::sync::Mutex<(Option<Instant>, BTreeMap<String, u32>)>,
 }
 
 /// Where the leader is, as this member knows right now.
@@ -82,6 +86,7 @@ impl Fleet {
             failover_running: Default::default(),
             policy,
             maintenance_waiting: Default::default(),
+            weights: Default::default(),
         })
     }
 
@@ -288,6 +293,13 @@ impl Fleet {
                             guards: state.guards.get(chain).cloned().unwrap_or_default(),
                         })
                         .collect(),
+                    weights: {
+                        let weights = self.weights();
+                        serves
+                            .iter()
+                            .filter_map(|c| weights.get(c).map(|w| (c.clone(), *w)))
+                            .collect()
+                    },
                     executors: serves
                         .iter()
                         .map(|chain| {
@@ -480,6 +492,7 @@ impl Fleet {
             })
             .await;
         self.commit_decisions(commands, "failover").await;
+        self.refresh_weights().await;
         if in_office >= self.policy.leader_grace {
             self.maintenance_round(&view).await;
         }

@@ -164,6 +164,13 @@ impl NodeCore {
             .view()
             .read(|applied| match query {
                 Query::Settings => QueryResult::Settings(applied.state.settings.clone()),
+                Query::Allocation => QueryResult::Allocation(
+                    applied.state.allocation.clone(),
+                    applied.state.allocation_weights(
+                        super::unix_ms()
+                            .saturating_sub(crate::fleet::resources::ACTIVITY_WINDOW_MS),
+                    ),
+                ),
                 Query::Maintenance { limit } => {
                     QueryResult::Maintenance(applied.state.maintenance_views(*limit))
                 }

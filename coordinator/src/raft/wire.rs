@@ -88,6 +88,8 @@ pub enum RaftResponse {
 pub enum Query {
     /// All cluster settings.
     Settings,
+    /// The allocation policy and its weights now.
+    Allocation,
     /// Maintenance plans, the latest `limit`, newest first.
     Maintenance {
         /// How many.
@@ -111,6 +113,11 @@ pub enum QueryResult {
     Commands(Vec<mevfleet_common::command::CommandView>),
     /// Maintenance plans, newest first.
     Maintenance(Vec<mevfleet_common::maintenance::MaintenanceView>),
+    /// The allocation policy and its weights by chain.
+    Allocation(
+        mevfleet_common::alloc::Allocation,
+        std::collections::BTreeMap<String, u32>,
+    ),
 }
 
 /// One member's view of itself.

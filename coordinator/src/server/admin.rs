@@ -111,6 +111,10 @@ impl AdminService {
         Ok(match self.core.read(query).await.map_err(node_error)? {
             QueryResult::Settings(settings) => AdminResponse::Settings(settings),
             QueryResult::Commands(commands) => AdminResponse::Commands(commands),
+            QueryResult::Allocation(allocation, weights) => AdminResponse::Allocation {
+                allocation,
+                weights,
+            },
             QueryResult::Maintenance(plans) => AdminResponse::Maintenance {
                 plans,
                 waiting: self.fleet.maintenance_waiting(),
@@ -181,6 +185,16 @@ impl Handler for AdminService {
                     _ => self.query(Query::Maintenance { limit: 1 }).await,
                 }
             }
+            AdminRequest::SetAllocation(allocation) => {
+                require(
+                    peer,
+                    &[Role::Admin, Role::Operator],
+                    "change the resource allocation",
+                )?;
+                self.write(peer, Command::SetAllocation { allocation })
+                    .await
+            }
+            AdminRequest::GetAllocation => self.query(Query::Allocation).await,
             AdminRequest::MaintenanceStatus { limit } => {
                 self.query(Query::Maintenance { limit }).await
             }

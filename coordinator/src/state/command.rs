@@ -123,6 +123,11 @@ pub enum Command {
         /// On or off.
         on: bool,
     },
+    /// Sets the resource allocation policy (operator or admin).
+    SetAllocation {
+        /// Priorities by chain, and whether activity shifts them.
+        allocation: mevfleet_common::alloc::Allocation,
+    },
     /// A rolling maintenance plan starts (operator or admin).
     StartMaintenance {
         /// What to run, where, how.
@@ -208,6 +213,18 @@ impl Command {
                 _ => format!("no records from agent {agent}"),
             },
             Command::Membership { what } => format!("membership: {what}"),
+            Command::SetAllocation { allocation } => {
+                let priorities: Vec<String> = allocation
+                    .priorities
+                    .iter()
+                    .map(|(chain, p)| format!("{chain}={p}"))
+                    .collect();
+                format!(
+                    "allocation {}{}",
+                    priorities.join(","),
+                    if allocation.dynamic { " (dynamic)" } else { "" }
+                )
+            }
             Command::StartMaintenance { spec } => format!(
                 "maintenance {} {} on {} (max {} at once, min {} healthy)",
                 spec.action,

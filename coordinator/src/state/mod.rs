@@ -139,6 +139,8 @@ pub struct FleetState {
     pub maintenance: Vec<MaintenancePlan>,
     /// The last maintenance plan id given.
     pub next_maintenance_id: u64,
+    /// The resource allocation policy.
+    pub allocation: mevfleet_common::alloc::Allocation,
 }
 
 impl FleetState {
@@ -228,6 +230,10 @@ impl FleetState {
                 Outcome::Done
             }
             Command::Membership { what } => Outcome::Recorded(what.clone()),
+            Command::SetAllocation { allocation } => {
+                self.allocation = allocation.clone();
+                Outcome::Done
+            }
             Command::StartMaintenance { spec } => {
                 self.start_maintenance(spec, &proposal.actor.name, proposal.at_ms)
             }
@@ -363,6 +369,25 @@ impl FleetState {
             through_seq: mark.through_seq,
             applied,
         }
+    }
+}
+
+impl FleetState {
+    /// The allocation's weights by chain, with the gateway writes since
+    /// `since_ms` as the activity in dynamic mode.
+    pub fn allocation_weights(&self, since_ms: u64) -> BTreeMap<String, u32> {
+        let mut activity: BTreeMap<String, u64> = BTreeMap::new();
+        if self.allocation.dynamic {
+            for entry in self
+                .executions
+                .iter()
+                .rev()
+                .take_while(|e| e.execution.at_ms >= since_ms)
+            {
+                *activity.entry(entry.execution.chain.clone()).or_default() += 1;
+            }
+        }
+        mevfleet_common::alloc::weights(&self.allocation, &activity)
     }
 }
 
