@@ -328,3 +328,36 @@ async fn the_allocation_reaches_each_agents_cgroup_weights() -> anyhow::Result<(
     );
     fleet.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_routine_cleans_full_disks_and_runs_scheduled_jobs_on_its_own() -> anyhow::Result<()> {
+    init_logs();
+    let anvil = Anvil::start(1, Some(1.0))?;
+    // A window all day, and every disk counts as an emergency (over 1 %).
+    let routine = "leader_grace_ms = 3000\n[routine]\nwindows = [\"00:00-24:00\"]\n\
+                   emergency_disk_percent = 1\ndisk_action = \"cleanup-disk\"\n\
+                   [[routine.jobs]]\naction = \"rotate-logs\"\nevery_h = 24\ntarget = \"region=test\"\n";
+    let mut fleet = TestFleet::start_with(3, routine).await?;
+    let marks = fleet.pki.root().join("routine-marks");
+    let extra = format!(
+        "[actions.cleanup-disk]\ncommand = [\"sh\", \"-c\", \"echo cleaned >> {0}\"]\n\
+         [actions.rotate-logs]\ncommand = [\"sh\", \"-c\", \"echo rotated >> {0}\"]\n",
+        marks.display()
+    );
+    fleet.add_agent_with("host-a", &[("ethereum", &anvil)], &extra)?;
+    let lines = wait_until("the routine to run both", DEFAULT_DEADLINE, || async {
+        let text = std::fs::read_to_string(&marks).ok()?;
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        (lines.contains(&"cleaned".to_owned()) && lines.contains(&"rotated".to_owned()))
+            .then_some(lines)
+    })
+    .await?;
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let history = fleet.cli_json(&["commands"], &[]).await?;
+    let by_routine = history
+        .as_array()
+        .map(|list| list.iter().filter(|c| c["issued_by"] == "routine").count())
+        .unwrap_or_default();
+    assert_eq!(by_routine, 2, "{history}");
+    fleet.stop().await
+}

@@ -39,6 +39,51 @@ pub struct CoordinatorConfig {
     pub chains: BTreeMap<String, ChainPolicyConfig>,
     /// Bearer tokens for the HTTP write paths, each bound to a role.
     pub http_tokens: Vec<HttpToken>,
+    /// Routine automation: maintenance windows, disk cleanup, scheduled jobs.
+    pub routine: RoutineConfig,
+}
+
+/// `[routine]`: what the leader does on its own, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutineConfig {
+    /// Maintenance windows, `HH:MM-HH:MM` in UTC (may cross midnight).
+    pub windows: Vec<String>,
+    /// The agents' action that frees disk space, run inside a window on a
+    /// host whose disk is over `alerts.disk_percent`.
+    pub disk_action: String,
+    /// Over this, disk cleanup runs at once, window or not.
+    pub emergency_disk_percent: u8,
+    /// Scheduled jobs, run inside a window once their period has passed.
+    pub jobs: Vec<RoutineJob>,
+}
+
+impl Default for RoutineConfig {
+    fn default() -> Self {
+        Self {
+            windows: vec!["00:00-02:00".into()],
+            disk_action: "cleanup-disk".into(),
+            emergency_disk_percent: 95,
+            jobs: Vec::new(),
+        }
+    }
+}
+
+/// `[[routine.jobs]]`: an action run on a schedule inside the windows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutineJob {
+    /// The agents' action (`rotate-logs`, `optimize-databases`).
+    pub action: String,
+    /// At most once per this many hours.
+    pub every_h: u64,
+    /// Which agents (`all`, ids, labels).
+    #[serde(default = "all_agents")]
+    pub target: String,
+}
+
+fn all_agents() -> String {
+    "all".into()
 }
 
 /// `[[http_tokens]]`: one bearer token for HTTP writes. Only its SHA-256
@@ -67,6 +112,7 @@ impl Default for CoordinatorConfig {
             alerts: AlertsConfig::default(),
             chains: BTreeMap::new(),
             http_tokens: Vec::new(),
+            routine: RoutineConfig::default(),
         }
     }
 }
@@ -205,6 +251,7 @@ impl Validate for CoordinatorConfig {
         let peers = self.validate_peers()?;
         self.validate_failover()?;
         self.validate_alerts()?;
+        self.validate_routine()?;
         let chains = self.validate_chains()?;
         self.validate_http_tokens()?;
         Ok(ValidCoordinatorConfig {
@@ -322,6 +369,36 @@ impl CoordinatorConfig {
             1000.0,
         )?;
         check::in_range("alerts.disk_percent", alerts.disk_percent, 1, 100)
+    }
+
+    fn validate_routine(&self) -> Result<(), KeyError> {
+        let routine = &self.routine;
+        for (i, window) in routine.windows.iter().enumerate() {
+            crate::fleet::routine::parse_window(window)
+                .map_err(|err| KeyError::new(format!("routine.windows[{i}]"), err))?;
+        }
+        if routine.disk_action.trim().is_empty() {
+            return Err(KeyError::new(
+                "routine.disk_action",
+                "is required: an action name",
+            ));
+        }
+        check::in_range(
+            "routine.emergency_disk_percent",
+            routine.emergency_disk_percent,
+            1,
+            100,
+        )?;
+        for (i, job) in routine.jobs.iter().enumerate() {
+            let key = |field: &str| format!("routine.jobs[{i}].{field}");
+            if job.action.trim().is_empty() {
+                return Err(KeyError::new(key("action"), "is required: an action name"));
+            }
+            check::in_range(&key("every_h"), job.every_h, 1, 24 * 365)?;
+            mevfleet_common::command::Target::parse(&job.target)
+                .map_err(|err| KeyError::new(key("target"), err.to_string()))?;
+        }
+        Ok(())
     }
 
     fn validate_chains(&self) -> Result<BTreeMap<String, ChainPolicy>, KeyError> {

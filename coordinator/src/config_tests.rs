@@ -152,6 +152,21 @@ fn bad_files_name_the_key_and_what_was_expected() {
             "out of range",
         ),
         (
+            with("[routine]\nwindows = [\"00:00-02:00\", \"2am-4am\"]"),
+            "routine.windows[1]",
+            "expected HH:MM-HH:MM",
+        ),
+        (
+            with("[routine]\n[[routine.jobs]]\naction = \"rotate-logs\"\nevery_h = 0"),
+            "routine.jobs[0].every_h",
+            "out of range",
+        ),
+        (
+            with("[[routine.jobs]]\naction = \"rotate-logs\"\nevery_h = 24\ntarget = \"a,b=c\""),
+            "routine.jobs[0].target",
+            "mixed",
+        ),
+        (
             with("[chains.solana]\nlag_blocks = 2"),
             "chains.solana.chain_id",
             "not a known chain",

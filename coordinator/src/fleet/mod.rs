@@ -13,6 +13,8 @@ mod orders;
 pub mod policy;
 pub mod resources;
 mod rolling;
+pub mod routine;
+mod routine_run;
 #[cfg(test)]
 mod test_support;
 
@@ -66,6 +68,8 @@ pub struct Fleet {
     maintenance_waiting: std::sync::Mutex<Option<String>>,
     /// The allocation's weights by chain, and when they were computed.
     weights: std::sync::Mutex<(Option<Instant>, BTreeMap<String, u32>)>,
+    /// When the routine was last looked at.
+    routine_looked: std::sync::Mutex<Option<Instant>>,
 }
 
 /// Where the leader is, as this member knows right now.
@@ -87,6 +91,7 @@ impl Fleet {
             policy,
             maintenance_waiting: Default::default(),
             weights: Default::default(),
+            routine_looked: Default::default(),
         })
     }
 
@@ -495,6 +500,7 @@ impl Fleet {
         self.refresh_weights().await;
         if in_office >= self.policy.leader_grace {
             self.maintenance_round(&view).await;
+            self.routine_round(&view).await;
         }
     }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use mevfleet_common::wire::agent::ChainLimits;
 
-use crate::config::{AlertsConfig, ChainPolicyConfig, HttpToken, ValidCoordinatorConfig};
+use crate::config::{
+    AlertsConfig, ChainPolicyConfig, HttpToken, RoutineConfig, ValidCoordinatorConfig,
+};
 
 /// How far back `check` looks for overnight alerts.
 pub const OVERNIGHT: Duration = Duration::from_secs(12 * 3600);
@@ -30,6 +32,10 @@ pub struct FleetPolicy {
     pub alerts: AlertsConfig,
     /// Bearer tokens for HTTP writes.
     pub http_tokens: Vec<HttpToken>,
+    /// Routine automation.
+    pub routine: RoutineConfig,
+    /// The routine's windows, parsed (minutes of the day, UTC).
+    pub windows: Vec<(u32, u32)>,
 }
 
 impl Default for FleetPolicy {
@@ -42,6 +48,8 @@ impl Default for FleetPolicy {
             chains: BTreeMap::new(),
             alerts: AlertsConfig::default(),
             http_tokens: Vec::new(),
+            routine: RoutineConfig::default(),
+            windows: vec![(0, 120)],
         }
     }
 }
@@ -62,6 +70,15 @@ impl FleetPolicy {
                 .collect(),
             alerts: config.config.alerts,
             http_tokens: config.config.http_tokens.clone(),
+            routine: config.config.routine.clone(),
+            // Validated when the config was loaded.
+            windows: config
+                .config
+                .routine
+                .windows
+                .iter()
+                .filter_map(|w| super::routine::parse_window(w).ok())
+                .collect(),
         }
     }
 
