@@ -17,7 +17,9 @@ fn actions(marks: &Path) -> String {
     format!(
         "[actions.mark]\ncommand = [\"sh\", \"-c\", \"echo \\\"$1\\\" >> {}; echo marked $1\", \"mark\"]\n\
          timeout_s = 10\nargs = [\"[a-z]+\"]\n\
-         [actions.slow]\ncommand = [\"sleep\", \"30\"]\ntimeout_s = 1\n",
+         [actions.slow]\ncommand = [\"sleep\", \"30\"]\ntimeout_s = 1\n\
+         [actions.long-mark]\ncommand = [\"sh\", \"-c\", \"echo started >> {}; sleep 20\"]\ntimeout_s = 60\n",
+        marks.display(),
         marks.display()
     )
 }
@@ -360,4 +362,41 @@ async fn the_routine_cleans_full_disks_and_runs_scheduled_jobs_on_its_own() -> a
         .unwrap_or_default();
     assert_eq!(by_routine, 2, "{history}");
     fleet.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_cut_short_by_an_agent_crash_is_reported_and_never_run_again(
+) -> anyhow::Result<()> {
+    init_logs();
+    let mut t = Commands::start().await?;
+    let (code, view) = t
+        .broadcast(&["--no-wait", "--target", "host-b", "long-mark"])
+        .await?;
+    assert_eq!(code, 0, "{view}");
+    let id = view["command_id"].as_u64().unwrap_or_default();
+    wait_until("the action to start", DEFAULT_DEADLINE, || async {
+        t.marks("host-b")
+            .contains(&"started".to_owned())
+            .then_some(())
+    })
+    .await?;
+
+    // --- kill -9 mid-run, then start again: reported failed, not run again
+    let agent = t.agent_mut("host-b")?;
+    if let Some(mut process) = agent.process.take() {
+        process.kill9()?;
+    }
+    agent.start()?;
+    let view = t.wait_status(id, "host-b", "failed").await?;
+    let output = result_of(&view, "host-b")
+        .and_then(|r| r["output"].as_str())
+        .unwrap_or_default();
+    assert!(output.contains("interrupted"), "{view}");
+    // A later command runs, and the cut-short one did not start again before it.
+    let (code, view) = t
+        .broadcast(&["--target", "host-b", "mark", "after"])
+        .await?;
+    assert_eq!(code, 0, "{view}");
+    assert_eq!(t.marks("host-b"), ["started", "after"]);
+    t.fleet.stop().await
 }
