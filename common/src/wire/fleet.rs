@@ -241,7 +241,7 @@ pub struct MevStats {
     /// `rejected` (by the node or relays), `reverted`, `not_included`.
     pub missed_by_cause: BTreeMap<String, Missed>,
     /// Missed opportunities that each expected at least the alert
-    /// threshold (the runbook's 0.1 ETH).
+    /// threshold (`alerts.missed_opportunity_eth`, the runbook's 0.1 ETH).
     pub large_misses: u64,
 }
 

@@ -109,7 +109,11 @@ pub fn assess(input: AssessInput<'_>) -> FleetView {
         checks,
         events,
         cluster: input.cluster,
-        mev: super::mev::report(input.executions, input.now_ms),
+        mev: super::mev::report(
+            input.executions,
+            input.now_ms,
+            (input.policy.alerts.missed_opportunity_eth * 1e18) as u128,
+        ),
     }
 }
 

@@ -10,10 +10,6 @@ use crate::state::ExecutionEntry;
 
 const HOUR_MS: u64 = 3_600_000;
 
-/// A missed opportunity of at least this much is a large miss (the
-/// runbook's `missed_opportunity_threshold`).
-pub const MISSED_OPPORTUNITY_WEI: u128 = 100_000_000_000_000_000;
-
 /// Why a refused write was refused, from its error code.
 fn refusal_cause(execution: &Execution) -> &'static str {
     match execution.refusal_code {
@@ -24,12 +20,12 @@ fn refusal_cause(execution: &Execution) -> &'static str {
     }
 }
 
-fn miss(stats: &mut MevStats, cause: &str, execution: &Execution) {
+fn miss(stats: &mut MevStats, cause: &str, execution: &Execution, large_wei: u128) {
     let wei = execution.expected_profit_wei.unwrap_or(0);
     let eth = wei as f64 / 1e18;
     stats.missed += 1;
     stats.missed_profit_eth += eth;
-    if wei >= MISSED_OPPORTUNITY_WEI {
+    if wei >= large_wei {
         stats.large_misses += 1;
     }
     let missed = stats.missed_by_cause.entry(cause.to_owned()).or_default();
@@ -37,8 +33,9 @@ fn miss(stats: &mut MevStats, cause: &str, execution: &Execution) {
     missed.profit_eth += eth;
 }
 
-/// The figures over the `window_ms` before `now_ms`.
-pub fn stats(entries: &[ExecutionEntry], now_ms: u64, window_ms: u64) -> MevStats {
+/// The figures over the `window_ms` before `now_ms`; a miss expecting at
+/// least `large_wei` counts as large (`alerts.missed_opportunity_eth`).
+pub fn stats(entries: &[ExecutionEntry], now_ms: u64, window_ms: u64, large_wei: u128) -> MevStats {
     let since = now_ms.saturating_sub(window_ms);
     let mut stats = MevStats {
         window_ms,
@@ -48,7 +45,7 @@ pub fn stats(entries: &[ExecutionEntry], now_ms: u64, window_ms: u64) -> MevStat
         let execution = &entry.execution;
         if !execution.accepted {
             stats.refused += 1;
-            miss(&mut stats, refusal_cause(execution), execution);
+            miss(&mut stats, refusal_cause(execution), execution, large_wei);
             continue;
         }
         stats.accepted += 1;
@@ -68,7 +65,7 @@ pub fn stats(entries: &[ExecutionEntry], now_ms: u64, window_ms: u64) -> MevStat
                 } else {
                     "not_included"
                 };
-                miss(&mut stats, cause, execution);
+                miss(&mut stats, cause, execution, large_wei);
             }
         }
     }
@@ -78,10 +75,10 @@ pub fn stats(entries: &[ExecutionEntry], now_ms: u64, window_ms: u64) -> MevStat
 }
 
 /// The last hour and the last day.
-pub fn report(entries: &[ExecutionEntry], now_ms: u64) -> MevReport {
+pub fn report(entries: &[ExecutionEntry], now_ms: u64, large_wei: u128) -> MevReport {
     MevReport {
-        last_hour: stats(entries, now_ms, HOUR_MS),
-        last_day: stats(entries, now_ms, 24 * HOUR_MS),
+        last_hour: stats(entries, now_ms, HOUR_MS, large_wei),
+        last_day: stats(entries, now_ms, 24 * HOUR_MS, large_wei),
     }
 }
 
@@ -92,6 +89,8 @@ mod tests {
     use super::*;
 
     const NOW: u64 = 100 * HOUR_MS;
+    /// The runbook's 0.1 ETH.
+    const LARGE: u128 = 100_000_000_000_000_000;
 
     fn entry(
         at_ms: u64,
@@ -153,7 +152,7 @@ mod tests {
             entry(NOW - 700, true, Some("arb"), 1, None),         // pending
             entry(NOW - 600, false, Some("arb"), 1, None),        // refused
         ];
-        let hour = stats(&entries, NOW, HOUR_MS);
+        let hour = stats(&entries, NOW, HOUR_MS, LARGE);
         assert_eq!(
             (
                 hour.accepted,
@@ -166,13 +165,13 @@ mod tests {
         );
         assert_eq!(hour.success_rate, Some(1.0 / 3.0));
         assert!((hour.total_profit_eth - 0.1).abs() < 1e-12, "{hour:?}");
-        let day = report(&entries, NOW).last_day;
+        let day = report(&entries, NOW, LARGE).last_day;
         assert_eq!(day.succeeded, 2);
         assert!(
             (day.profit_by_strategy["arb"] - 0.3).abs() < 1e-12,
             "{day:?}"
         );
-        assert!(stats(&[], NOW, HOUR_MS).success_rate.is_none());
+        assert!(stats(&[], NOW, HOUR_MS, LARGE).success_rate.is_none());
 
         // missed: the refusal (0.1, a guard), the revert (0.3), the one never included (0.4)
         assert_eq!(hour.missed, 3);
@@ -202,7 +201,7 @@ mod tests {
             refused(Some(-32000), 0),
             refused(None, 0),
         ];
-        let hour = stats(&entries, NOW, HOUR_MS);
+        let hour = stats(&entries, NOW, HOUR_MS, LARGE);
         let causes: Vec<(&str, u64)> = hour
             .missed_by_cause
             .iter()
