@@ -509,6 +509,7 @@ impl Uplink {
                         }
                     }
                 }
+                Ok(AgentResponse::Wake) => self.inputs.urgent.notify_one(),
                 Ok(AgentResponse::NotLeader { leader }) => return SessionEnd::Redirect(leader),
                 Ok(other) => {
                     return SessionEnd::Lost(format!(

@@ -91,6 +91,8 @@ async fn agent(
         };
         let orders = match call::<_, AgentResponse>(&conn, &poll, limits).await? {
             AgentResponse::Orders(orders) => orders,
+            // Heartbeat now: these agents do not heartbeat; poll again.
+            AgentResponse::Wake => continue,
             other => anyhow::bail!("{name}: poll answered {other:?}"),
         };
         let now = Instant::now();

@@ -104,6 +104,9 @@ pub enum AgentResponse {
     },
     /// Commands for the agent, oldest first (none when the wait ran out).
     Orders(Vec<crate::command::CommandOrder>),
+    /// The answer to a command poll when the leader has something for the
+    /// agent's next heartbeat (an executor lease): heartbeat now.
+    Wake,
 }
 
 /// What the leader tells a registered agent.

@@ -70,6 +70,8 @@ pub struct Fleet {
     weights: std::sync::Mutex<(Option<Instant>, BTreeMap<String, u32>)>,
     /// When the routine was last looked at.
     routine_looked: std::sync::Mutex<Option<Instant>>,
+    /// Per agent: woken when its next heartbeat should come at once.
+    wakes: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Notify>>>,
 }
 
 /// Where the leader is, as this member knows right now.
@@ -92,6 +94,7 @@ impl Fleet {
             maintenance_waiting: Default::default(),
             weights: Default::default(),
             routine_looked: Default::default(),
+            wakes: Default::default(),
         })
     }
 
@@ -508,6 +511,13 @@ impl Fleet {
     async fn commit_decisions(&self, commands: Vec<Command>, kind: &str) {
         for command in commands {
             let what = command.describe();
+            // A new executor is told to heartbeat at once for its lease.
+            let wake = match &command {
+                Command::AssignExecutor {
+                    agent: Some(agent), ..
+                } => Some(agent.clone()),
+                _ => None,
+            };
             let proposal = Proposal {
                 actor: Actor::new("coordinator", format!("node-{}", self.core.node_id())),
                 at_ms: unix_ms(),
@@ -517,7 +527,12 @@ impl Fleet {
                 Ok((_, Outcome::Refused(reason))) => {
                     debug!(what = %what, reason = %reason, kind, "decision not applied")
                 }
-                Ok(_) => info!(what = %what, kind, "decision committed"),
+                Ok(_) => {
+                    info!(what = %what, kind, "decision committed");
+                    if let Some(agent) = wake {
+                        self.wake(&agent);
+                    }
+                }
                 Err(err) => warn!(what = %what, error = %err, kind, "decision not committed"),
             }
         }
