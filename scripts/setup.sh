@@ -24,7 +24,7 @@ as_root() {
 }
 
 # --- Debian packages
-APT_PACKAGES=(clang libclang-dev pkg-config libssl-dev iproute2 prometheus)
+APT_PACKAGES=(clang libclang-dev pkg-config libssl-dev iproute2 prometheus systemd)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

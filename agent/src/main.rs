@@ -64,7 +64,9 @@ async fn run((config, creds, relay_key): Loaded) -> anyhow::Result<RunOutcome> {
         version = mevfleet_common::VERSION,
         "agent started"
     );
+    mevfleet_common::notify::ready(&shutdown);
     shutdown.cancelled().await;
+    mevfleet_common::notify::stopping();
     let clean = shutdown.wait(Duration::from_secs(10)).await && !shutdown.has_failed();
     info!(clean, "agent stopped");
     Ok(if clean {

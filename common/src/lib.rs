@@ -14,6 +14,7 @@ pub mod exposition;
 pub mod identity;
 pub mod maintenance;
 pub mod net;
+pub mod notify;
 pub mod report;
 pub mod shutdown;
 pub mod telemetry;

@@ -64,7 +64,9 @@ async fn run((config, creds): (ValidCoordinatorConfig, Credentials)) -> anyhow::
     bound
         .start(node, FleetPolicy::from_config(&config), &shutdown)
         .await?;
+    mevfleet_common::notify::ready(&shutdown);
     shutdown.cancelled().await;
+    mevfleet_common::notify::stopping();
     let clean = shutdown.wait(SHUTDOWN_GRACE).await && !shutdown.has_failed();
     info!(clean, "coordinator stopped");
     Ok(if clean {
