@@ -1,7 +1,7 @@
-//! t12 systemd: both daemons speak the notify protocol on a test
+//! t12 systemd and monitoring: both daemons speak the notify protocol on a test
 //! `NOTIFY_SOCKET` (READY=1 once serving, WATCHDOG=1 at least twice per
 //! watchdog period, STOPPING=1 on SIGTERM), and `systemd-analyze verify`
-//! accepts the shipped units.
+//! accepts the shipped units, and promtool the Prometheus config and rules.
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
@@ -140,6 +140,24 @@ fn systemd_analyze_verify_accepts_the_units() -> anyhow::Result<()> {
         assert!(
             out.status.success() && said.trim().is_empty(),
             "{name}: {said}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn promtool_accepts_the_prometheus_files() -> anyhow::Result<()> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus");
+    for (what, file) in [("config", "prometheus.yml"), ("rules", "mevfleet-rules.yml")] {
+        let out = Command::new("promtool")
+            .args(["check", what])
+            .arg(dir.join(file))
+            .output()?;
+        assert!(
+            out.status.success(),
+            "promtool check {what} {file}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
     }
     Ok(())
