@@ -148,7 +148,10 @@ fn systemd_analyze_verify_accepts_the_units() -> anyhow::Result<()> {
 #[test]
 fn promtool_accepts_the_prometheus_files() -> anyhow::Result<()> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus");
-    for (what, file) in [("config", "prometheus.yml"), ("rules", "mevfleet-rules.yml")] {
+    for (what, file) in [
+        ("config", "prometheus.yml"),
+        ("rules", "mevfleet-rules.yml"),
+    ] {
         let out = Command::new("promtool")
             .args(["check", what])
             .arg(dir.join(file))
