@@ -314,6 +314,13 @@ fn tour(plan: &DevPlan, children: &Children, view: &FleetView) -> String {
             node.chain
         ));
     }
+    if let Some(node) = first {
+        out.push_str(&format!(
+            "\nFleet commands, maintenance and allocation:\n  mevfleet broadcast --target {agent} drain          # its executor roles move away\n  mevfleet broadcast --target {agent} drain off\n  mevfleet maintenance run --target all --min-healthy 1 safe-mode off\n  mevfleet commands; mevfleet maintenance status\n  mevfleet alloc set --priority {chain}=high --dynamic; mevfleet alloc show\n",
+            agent = node.agent,
+            chain = node.chain
+        ));
+    }
     out.push_str(&format!(
         "\nKill the coordinator leader and watch another take over, with every agent still connected:\n  kill -9 {}      # coordinator {}\n  mevfleet cluster status; mevfleet agents\n\nLogs: {}/logs.  Ctrl-C stops everything.\n",
         pid(&format!("coordinator-{}", view.leader)),
