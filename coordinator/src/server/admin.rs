@@ -68,7 +68,8 @@ fn receipt((index, outcome): (u64, Outcome)) -> AdminResponse {
             Outcome::Done
             | Outcome::Recorded(_)
             | Outcome::RecordsThrough { .. }
-            | Outcome::Issued { .. } => None,
+            | Outcome::Issued { .. }
+            | Outcome::PlanStarted { .. } => None,
         },
     })
 }

@@ -288,6 +288,11 @@ pub enum Outcome {
         /// How many records this entry applied.
         applied: u64,
     },
+    /// A maintenance plan started.
+    PlanStarted {
+        /// Its id.
+        id: u64,
+    },
     /// A fleet command was issued.
     Issued {
         /// Its id.

@@ -137,10 +137,7 @@ impl FleetState {
         if self.maintenance.len() > PLANS_RETAINED {
             self.maintenance.remove(0);
         }
-        Outcome::Issued {
-            id,
-            targets: Vec::new(),
-        }
+        Outcome::PlanStarted { id }
     }
 
     /// Moves `host` of plan `id` from `from` to `to`, with the move's side

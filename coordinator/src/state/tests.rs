@@ -562,7 +562,7 @@ mod maintenance {
     fn a_plan_moves_host_by_host_with_its_side_effects_and_fenced_moves() {
         use Phase::*;
         let mut state = two_hosts();
-        assert!(matches!(start(&mut state), Outcome::Issued { id: 1, .. }));
+        assert_eq!(start(&mut state), Outcome::PlanStarted { id: 1 });
         assert!(matches!(start(&mut state), Outcome::Refused(r) if r.contains("still running")));
 
         assert_eq!(
@@ -643,7 +643,7 @@ mod maintenance {
             Outcome::Refused(_)
         ));
 
-        assert!(matches!(start(&mut state), Outcome::Issued { id: 2, .. }));
+        assert_eq!(start(&mut state), Outcome::PlanStarted { id: 2 });
         state.apply(
             4,
             &proposal(Command::AdvanceMaintenance {
