@@ -56,7 +56,20 @@ async fn mevfleet_dev_brings_up_a_healthy_fleet_and_stops_it_on_ctrl_c() -> anyh
         }
     };
     let tour = tour.join("\n");
-    anyhow::ensure!(ready, "mevfleet dev never said ready; it printed:\n{tour}");
+    if !ready {
+        // The folder goes with the test: show the processes' logs now.
+        let mut logs = String::new();
+        for entry in std::fs::read_dir(dir.path().join("logs"))?.flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            logs.push_str(&format!("\n--- {}\n", entry.path().display()));
+            for line in tail.into_iter().rev() {
+                logs.push_str(line);
+                logs.push('\n');
+            }
+        }
+        anyhow::bail!("mevfleet dev never said ready; it printed:\n{tour}\nlogs:{logs}");
+    }
     assert!(
         tour.contains("mevfleet agents") && tour.contains("kill -9"),
         "{tour}"
