@@ -160,7 +160,8 @@ async fn writes_go_through_the_executor_and_the_standby_names_it() -> anyhow::Re
     .await?;
     assert_eq!(receipt["result"]["status"], "0x1", "{receipt}");
 
-    // --- the standby refuses writes, naming the executor and its epoch, and serves reads
+    // --- the standby refuses writes, and names the executor and its epoch
+    // once its own heartbeat has told it who that is; it serves reads
     let refused = json_rpc(
         pair.gateway(standby)?,
         "eth_sendRawTransaction",
@@ -168,11 +169,26 @@ async fn writes_go_through_the_executor_and_the_standby_names_it() -> anyhow::Re
     )
     .await?;
     assert_eq!(error_code(&refused), Some(-32001), "{refused}");
-    let message = refused["error"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains(&executor) && message.contains(&format!("epoch {epoch}")),
-        "{message}"
-    );
+    let named = format!("epoch {epoch}");
+    wait_until(
+        "the standby to name the executor",
+        DEFAULT_DEADLINE,
+        || async {
+            let refused = json_rpc(
+                pair.gateway(standby).ok()?,
+                "eth_sendRawTransaction",
+                json!([raw]),
+            )
+            .await
+            .ok()?;
+            let message = refused["error"]["message"].as_str()?.to_owned();
+            (error_code(&refused) == Some(-32001)
+                && message.contains(&executor)
+                && message.contains(&named))
+            .then_some(())
+        },
+    )
+    .await?;
     let read = json_rpc(pair.gateway(standby)?, "eth_blockNumber", json!([])).await?;
     assert!(read["result"].is_string(), "{read}");
     pair.fleet.stop().await

@@ -11,6 +11,7 @@ pub mod command;
 pub mod config_file;
 pub mod daemon;
 pub mod exposition;
+pub mod free_port;
 pub mod identity;
 pub mod maintenance;
 pub mod net;

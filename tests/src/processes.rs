@@ -1,7 +1,7 @@
 //! Coordinator clusters of real `mevfleet-coordinator` processes: config
 //! files written for free loopback ports, started, killed and restarted.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -34,12 +34,12 @@ impl ProcessMember {
     }
 }
 
-/// A free loopback UDP port for QUIC and TCP port for HTTP, picked by the
-/// kernel and released just before the coordinator binds them.
+/// A free loopback UDP port for QUIC and TCP port for HTTP, picked below
+/// the kernel's ephemeral range so that no outgoing connection takes them
+/// before the process binds them.
 pub fn free_ports() -> anyhow::Result<(SocketAddr, SocketAddr)> {
-    let udp = UdpSocket::bind("127.0.0.1:0")?;
-    let tcp = TcpListener::bind("127.0.0.1:0")?;
-    Ok((udp.local_addr()?, tcp.local_addr()?))
+    use mevfleet_common::free_port::free_loopback_addr;
+    Ok((free_loopback_addr()?, free_loopback_addr()?))
 }
 
 /// Writes one config file per data folder (member ids 1, 2, ...), all with

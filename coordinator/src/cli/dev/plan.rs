@@ -4,10 +4,11 @@
 //! nothing is started here.
 
 use std::fmt::Write as _;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use mevfleet_common::chain::known_chain;
+use mevfleet_common::free_port::free_loopback_addr;
 use mevfleet_common::identity::{PeerIdentity, Role};
 use mevfleet_common::tls::{FleetCa, Validity};
 
@@ -79,16 +80,14 @@ fn failed(what: &str) -> impl Fn(std::io::Error) -> CliError + '_ {
     move |err| CliError::Failed(format!("{what}: {err}"))
 }
 
+/// A loopback port free for UDP and TCP, below the ephemeral range (see
+/// `free_port`): the processes bind it only later.
 fn free_udp() -> Result<SocketAddr, CliError> {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map_err(failed("no free UDP port on 127.0.0.1"))
+    free_loopback_addr().map_err(failed("no free port on 127.0.0.1"))
 }
 
 fn free_tcp() -> Result<SocketAddr, CliError> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map_err(failed("no free TCP port on 127.0.0.1"))
+    free_loopback_addr().map_err(failed("no free port on 127.0.0.1"))
 }
 
 /// Parses `--chains`: known chain names, comma-separated, no repeats.
