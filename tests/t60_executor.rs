@@ -1051,3 +1051,97 @@ async fn the_drain_and_safe_mode_built_ins_move_the_role_and_stop_writes() -> an
     assert!(stdout.contains("rejected"), "{stdout}");
     pair.fleet.stop().await
 }
+
+/// A heartbeat reporting a healthy ethereum node.
+fn healthy_beat(seq: u64) -> mevfleet_common::wire::agent::AgentRequest {
+    use mevfleet_common::chain::HealthState;
+    use mevfleet_common::report::{ChainReport, ReportDelta};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    mevfleet_common::wire::agent::AgentRequest::Heartbeat {
+        seq,
+        delta: ReportDelta {
+            chains: vec![ChainReport {
+                chain: "ethereum".into(),
+                state: HealthState::Healthy,
+                head: Some(100 + seq),
+                head_timestamp: Some(now),
+                syncing: Some(false),
+                peers: None,
+                rpc_latency_us: Some(500),
+                chain_id: Some(1),
+                error: None,
+            }],
+            ..ReportDelta::default()
+        },
+        holding: Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_executor_is_woken_through_its_command_poll() -> anyhow::Result<()> {
+    use mevfleet_common::identity::Role;
+    use mevfleet_common::tls::Service;
+    use mevfleet_common::wire::agent::{AgentRequest, AgentResponse, Hello};
+    use mevfleet_common::wire::{call, RpcLimits};
+    init_logs();
+    let mut fleet = TestFleet::start_with(3, FAILOVER).await?;
+    let leader = fleet.leader().await?;
+    let addr = fleet
+        .members
+        .get(&leader)
+        .map(|m| m.quic)
+        .ok_or_else(|| anyhow::anyhow!("no leader member"))?;
+    let creds = fleet.pki.creds(Role::Agent, "host-x")?;
+    let (conn, _endpoint) = mevfleet_tests::dial(&creds, addr, Service::Agent)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let limits = RpcLimits {
+        timeout: Duration::from_secs(60),
+        ..RpcLimits::default()
+    };
+    let hello = AgentRequest::Hello(Hello {
+        agent_id: "host-x".into(),
+        version: mevfleet_common::VERSION.into(),
+        labels: Default::default(),
+        chains: vec!["ethereum".into()],
+        executes: vec!["ethereum".into()],
+        lost: None,
+    });
+    anyhow::ensure!(
+        matches!(
+            call::<_, AgentResponse>(&conn, &hello, limits).await?,
+            AgentResponse::Welcome(_)
+        ),
+        "hello not welcomed"
+    );
+    // A poll held open from before the role exists.
+    let poll = {
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            let request = AgentRequest::Orders {
+                known: Vec::new(),
+                wait_ms: 20_000,
+            };
+            call::<_, AgentResponse>(&conn, &request, limits).await
+        })
+    };
+    // Heartbeats until the poll answers: a healthy node, so the role comes here.
+    let mut seq = 0;
+    let mut beats = tokio::time::interval(Duration::from_millis(250));
+    while !poll.is_finished() {
+        beats.tick().await;
+        seq += 1;
+        call::<_, AgentResponse>(&conn, &healthy_beat(seq), limits).await?;
+    }
+    // The poll ends with a wake, not by running out its 20 s with no orders.
+    let answer = poll.await??;
+    assert_eq!(answer, AgentResponse::Wake, "{answer:?}");
+    let (executor, _) = fleet
+        .executor_of("ethereum", None, DEFAULT_DEADLINE)
+        .await?;
+    assert_eq!(executor, "host-x");
+    fleet.stop().await
+}
