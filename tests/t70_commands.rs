@@ -284,7 +284,12 @@ async fn the_allocation_reaches_each_agents_cgroup_weights() -> anyhow::Result<(
             wait_until(
                 &format!("cpu.weight {expected}"),
                 DEFAULT_DEADLINE,
-                || async { (weight("cpu.weight").trim() == expected).then_some(()) },
+                // Both files: they are written one after the other.
+                || async {
+                    (weight("cpu.weight").trim() == expected
+                        && weight("io.weight").trim() == expected)
+                        .then_some(())
+                },
             )
             .await
         }
@@ -296,7 +301,6 @@ async fn the_allocation_reaches_each_agents_cgroup_weights() -> anyhow::Result<(
         .await?;
     assert_eq!(code, 0, "{stderr}");
     wait_weight("400").await?;
-    assert_eq!(weight("io.weight").trim(), "400");
     let shown = fleet.cli_json(&["alloc", "show"], &[]).await?;
     assert_eq!(shown["weights"]["ethereum"], 400, "{shown}");
     assert_eq!(shown["priorities"]["base"], "low", "{shown}");
