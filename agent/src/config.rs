@@ -460,20 +460,12 @@ fn check_scheme(key: &str, url: &Url, schemes: &[&str]) -> Result<(), KeyError> 
 }
 
 fn check_label(key: &str, value: &str) -> Result<(), KeyError> {
-    let ok = |text: &str| {
-        !text.is_empty()
-            && text.len() <= 63
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-    };
-    if !ok(key) || !ok(value) {
-        return Err(KeyError::new(
+    mevfleet_common::labels::validate_label(key, value).map_err(|err| {
+        KeyError::new(
             format!("labels.{key}"),
-            format!("`{key} = \"{value}\"`: keys and values are 1 to 63 characters of a-z, 0-9, '-', '_' and '.'"),
-        ));
-    }
-    Ok(())
+            format!("`{key} = \"{value}\"`: {}", err.why),
+        )
+    })
 }
 
 #[cfg(test)]

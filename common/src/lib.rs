@@ -13,6 +13,8 @@ pub mod daemon;
 pub mod exposition;
 pub mod free_port;
 pub mod identity;
+pub mod join_token;
+pub mod labels;
 pub mod maintenance;
 pub mod net;
 pub mod notify;
@@ -20,6 +22,7 @@ pub mod report;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;
+pub mod utc;
 pub mod wire;
 
 /// The version of the mevfleet binaries, reported in hellos and `--version`.

@@ -7,8 +7,6 @@
 pub mod action;
 pub mod journal;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use mevfleet_common::command::{CommandOrder, CommandResult, CommandStatus};
 use mevfleet_common::report::SpoolRecord;
 use mevfleet_common::shutdown::Shutdown;
@@ -40,12 +38,7 @@ impl Inbox {
     }
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+use mevfleet_common::utc::now_ms as unix_ms;
 
 /// Spools a record; errors are logged (the spool is the agent's disk: if
 /// it fails, nothing else can be kept either).

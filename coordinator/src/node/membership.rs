@@ -3,7 +3,7 @@
 //! report by asking the others.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use mevfleet_common::net::HostPort;
 use mevfleet_common::wire::admin::{ClusterStatus, MemberInfo};
@@ -185,9 +185,4 @@ impl NodeCore {
 }
 
 /// Milliseconds since the Unix epoch on this member's clock.
-pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use mevfleet_common::utc::now_ms as unix_ms;
