@@ -128,9 +128,43 @@ impl FleetCa {
         Ok(FleetCa { cert_pem, issuer })
     }
 
+    /// Loads the CA from its certificate and key files (a coordinator that
+    /// signs enrollments names both in its config), and checks that they
+    /// belong together by signing and verifying a throwaway certificate.
+    pub fn load(cert_path: &Path, key_path: &Path) -> Result<Self, TlsError> {
+        let cert_pem = pem_text(cert_path)?;
+        let key_pem = pem_text(key_path)?;
+        let bad = |path: &Path, err: rcgen::Error| TlsError::BadPem {
+            path: path.to_owned(),
+            what: format!("not a usable CA file: {err}"),
+        };
+        let key = KeyPair::from_pem(&key_pem).map_err(|err| bad(key_path, err))?;
+        let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|err| bad(cert_path, err))?;
+        let ca = FleetCa { cert_pem, issuer };
+        ca.check_key_matches(key_path)?;
+        Ok(ca)
+    }
+
+    /// Fails unless certificates this CA signs verify against its own
+    /// certificate (the key is the certificate's).
+    fn check_key_matches(&self, key_path: &Path) -> Result<(), TlsError> {
+        let probe = PeerIdentity::new(crate::identity::Role::Viewer, "key-check")
+            .map_err(|err| TlsError::NoIdentity(err.to_string()))?;
+        let issued = self.issue(&probe, Validity::days(1))?;
+        super::creds::verify_against_ca(self.cert_pem.as_bytes(), issued.cert_pem.as_bytes())
+            .map_err(|reason| TlsError::BadPem {
+                path: key_path.to_owned(),
+                what: format!("this key is not the CA certificate's key ({reason})"),
+            })
+    }
+
     /// The CA certificate, PEM.
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
+    }
+
+    pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+        &self.issuer
     }
 
     /// Issues a certificate (and a fresh key) for `identity`.
@@ -150,7 +184,10 @@ impl FleetCa {
     }
 }
 
-fn leaf_params(identity: &PeerIdentity, validity: Validity) -> Result<CertificateParams, TlsError> {
+pub(crate) fn leaf_params(
+    identity: &PeerIdentity,
+    validity: Validity,
+) -> Result<CertificateParams, TlsError> {
     let mut params = CertificateParams::default();
     let dns = identity
         .dns_name()

@@ -100,29 +100,52 @@ impl Credentials {
     }
 
     fn check_trusted(&self, ca_path: &Path, cert_path: &Path) -> Result<(), TlsError> {
-        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            self.roots()?,
-            crypto_provider(),
-        )
-        .build()
-        .map_err(|err| TlsError::Quic(err.to_string()))?;
-        let name = ServerName::try_from(self.identity.dns_name())
-            .map_err(|err| TlsError::NoIdentity(err.to_string()))?;
-        verifier
-            .verify_server_cert(
-                &self.chain[0],
-                &self.chain[1..],
-                &name,
-                &[],
-                UnixTime::now(),
-            )
-            .map_err(|err| TlsError::NotTrusted {
-                path: cert_path.to_owned(),
-                ca: ca_path.to_owned(),
-                reason: err.to_string(),
-            })?;
-        Ok(())
+        verify_chain(&self.ca, &self.chain).map_err(|reason| TlsError::NotTrusted {
+            path: cert_path.to_owned(),
+            ca: ca_path.to_owned(),
+            reason,
+        })
     }
+}
+
+/// Verifies `chain` (leaf first) against the CA certificate `ca`, now, for
+/// the fleet identity written in the leaf.
+pub(crate) fn verify_chain(
+    ca: &CertificateDer<'static>,
+    chain: &[CertificateDer<'static>],
+) -> Result<(), String> {
+    let (leaf, intermediates) = chain
+        .split_first()
+        .ok_or_else(|| "no certificate".to_owned())?;
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.clone()).map_err(|err| err.to_string())?;
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        crypto_provider(),
+    )
+    .build()
+    .map_err(|err| err.to_string())?;
+    let identity = identity_from_cert(leaf).map_err(|err| err.to_string())?;
+    let name = ServerName::try_from(identity.dns_name()).map_err(|err| err.to_string())?;
+    verifier
+        .verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now())
+        .map_err(|err| err.to_string())?;
+    Ok(())
+}
+
+/// Verifies the PEM certificate `cert_pem` against the PEM CA certificate
+/// `ca_pem` (see [`verify_chain`]).
+pub(crate) fn verify_against_ca(ca_pem: &[u8], cert_pem: &[u8]) -> Result<(), String> {
+    let parse = |bytes: &[u8]| {
+        CertificateDer::pem_slice_iter(bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| err.to_string())
+    };
+    let ca = parse(ca_pem)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| "no CA certificate".to_owned())?;
+    verify_chain(&ca, &parse(cert_pem)?)
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {

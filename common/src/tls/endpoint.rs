@@ -40,7 +40,7 @@ impl Default for TransportSettings {
 }
 
 impl TransportSettings {
-    fn build(self) -> Result<Arc<quinn::TransportConfig>, TlsError> {
+    pub(crate) fn build(self) -> Result<Arc<quinn::TransportConfig>, TlsError> {
         let mut transport = quinn::TransportConfig::default();
         let idle = quinn::IdleTimeout::try_from(self.idle_timeout)
             .map_err(|err| TlsError::Quic(format!("idle timeout: {err}")))?;
@@ -51,7 +51,10 @@ impl TransportSettings {
 }
 
 /// Binds a QUIC server on `bind` offering `services`. Clients must present a
-/// certificate from the fleet CA with a role that one of the services allows.
+/// certificate from the fleet CA with a role that one of the services
+/// allows; when enrollment is offered, a client may come without one, and
+/// [`accept_peer`] lets it use enrollment only. The server sends the CA
+/// certificate after its own, so an enrolling host can pin it.
 pub fn server_endpoint(
     bind: SocketAddr,
     creds: &Credentials,
@@ -64,11 +67,16 @@ pub fn server_endpoint(
         .collect();
     roles.sort();
     roles.dedup();
-    let verifier = FleetClientVerifier::new(creds, ExpectedPeer::roles(&roles))?;
+    let anonymous = services.iter().any(|service| !service.needs_certificate());
+    let verifier = FleetClientVerifier::new(creds, ExpectedPeer::roles(&roles), !anonymous)?;
+    let mut chain = creds.chain();
+    if anonymous {
+        chain.push(creds.ca().clone());
+    }
     let mut tls = rustls::ServerConfig::builder_with_provider(crypto_provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(Arc::new(verifier))
-        .with_single_cert(creds.chain(), creds.key())?;
+        .with_single_cert(chain, creds.key())?;
     tls.alpn_protocols = services.iter().map(|s| s.alpn().to_vec()).collect();
     let quic = QuicServerConfig::try_from(tls).map_err(|err| TlsError::Quic(err.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
@@ -146,10 +154,21 @@ pub struct AcceptedPeer {
     pub identity: PeerIdentity,
 }
 
+/// What a freshly accepted connection may do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// A fleet member with a verified certificate, on a service its role
+    /// may use.
+    Member(AcceptedPeer),
+    /// A host without a fleet identity, on the enrollment service only.
+    Enrolling,
+}
+
 /// Reads the service and identity of a freshly accepted connection and
-/// checks that the role may use that service. A refused connection is closed
-/// with [`CLOSE_FORBIDDEN`] and a reason, and the refusal is logged.
-pub fn accept_peer(conn: &quinn::Connection) -> Result<AcceptedPeer, String> {
+/// checks that the role may use that service; a client without a
+/// certificate may only enroll. A refused connection is closed with
+/// [`CLOSE_FORBIDDEN`] and a reason, and the refusal is logged.
+pub fn accept_peer(conn: &quinn::Connection) -> Result<Accepted, String> {
     let close = |reason: String| {
         warn!(remote = %conn.remote_address(), reason = %reason, "refused connection");
         conn.close(quinn::VarInt::from_u32(CLOSE_FORBIDDEN), reason.as_bytes());
@@ -162,12 +181,19 @@ pub fn accept_peer(conn: &quinn::Connection) -> Result<AcceptedPeer, String> {
     let Some(service) = alpn.as_deref().and_then(Service::from_alpn) else {
         return Err(close("no mevfleet service negotiated".into()));
     };
-    let identity = peer_identity(conn).map_err(|err| close(err.to_string()))?;
+    if !service.needs_certificate() {
+        return Ok(Accepted::Enrolling);
+    }
+    let identity = peer_identity(conn).map_err(|err| {
+        close(format!(
+            "the {service} service needs a client certificate from the fleet CA ({err})"
+        ))
+    })?;
     if !service.allows(identity.role) {
         return Err(close(format!(
             "role {} may not use the {service} service",
             identity.role
         )));
     }
-    Ok(AcceptedPeer { service, identity })
+    Ok(Accepted::Member(AcceptedPeer { service, identity }))
 }

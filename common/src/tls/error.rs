@@ -43,6 +43,10 @@ pub enum TlsError {
         /// What the verifier said.
         reason: String,
     },
+    /// A certificate request could not be read or its signature does not
+    /// verify.
+    #[error("bad certificate request: {0}")]
+    BadRequest(String),
     /// Issuing a certificate failed.
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),

@@ -57,6 +57,19 @@ pub(crate) fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), 
     Ok(())
 }
 
+/// Writes the fleet CA certificate as `ca.pem` (0644) into `dir`, refusing
+/// to overwrite it unless `force`. Returns its path.
+pub fn write_ca_cert(
+    dir: &Path,
+    cert_pem: &str,
+    force: bool,
+) -> Result<std::path::PathBuf, TlsError> {
+    let path = dir.join(super::CA_CERT_FILE);
+    refuse_overwrite(&path, force)?;
+    write_file(&path, cert_pem.as_bytes(), PUBLIC_MODE)?;
+    Ok(path)
+}
+
 /// Reads a whole file, naming it in the error.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, TlsError> {
     fs::read(path).map_err(|source| TlsError::Io {

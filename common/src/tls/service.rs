@@ -14,11 +14,20 @@ pub enum Service {
     Agent,
     /// The admin CLI.
     Admin,
+    /// Enrollment: a host without a certificate yet presents a one-time
+    /// join token and a certificate request. The only service that takes
+    /// clients without a certificate; the token is the credential.
+    Enroll,
 }
 
 impl Service {
     /// Every service.
-    pub const ALL: [Service; 3] = [Service::Raft, Service::Agent, Service::Admin];
+    pub const ALL: [Service; 4] = [
+        Service::Raft,
+        Service::Agent,
+        Service::Admin,
+        Service::Enroll,
+    ];
 
     /// The ALPN protocol id, versioned with the wire protocol.
     pub fn alpn(self) -> &'static [u8] {
@@ -26,6 +35,7 @@ impl Service {
             Service::Raft => b"mevfleet-raft/1",
             Service::Agent => b"mevfleet-agent/1",
             Service::Admin => b"mevfleet-admin/1",
+            Service::Enroll => b"mevfleet-enroll/1",
         }
     }
 
@@ -35,13 +45,20 @@ impl Service {
     }
 
     /// The roles that may connect to this service. Finer checks (a viewer
-    /// may not issue commands) happen per request.
+    /// may not issue commands) happen per request. Enrollment names none:
+    /// its clients have no certificate yet.
     pub fn allowed_roles(self) -> &'static [Role] {
         match self {
             Service::Raft => &[Role::Coordinator],
             Service::Agent => &[Role::Agent],
             Service::Admin => &[Role::Admin, Role::Operator, Role::Viewer],
+            Service::Enroll => &[],
         }
+    }
+
+    /// Whether a client needs a fleet certificate to use this service.
+    pub fn needs_certificate(self) -> bool {
+        !matches!(self, Service::Enroll)
     }
 
     /// Whether `role` may connect to this service.
@@ -56,6 +73,7 @@ impl fmt::Display for Service {
             Service::Raft => "raft",
             Service::Agent => "agent",
             Service::Admin => "admin",
+            Service::Enroll => "enroll",
         })
     }
 }
@@ -73,6 +91,11 @@ mod tests {
         assert!(Service::Admin.allows(Role::Viewer));
         assert!(!Service::Admin.allows(Role::Agent));
         assert!(!Service::Admin.allows(Role::Coordinator));
+        for role in Role::ALL {
+            assert!(!Service::Enroll.allows(role), "{role}");
+        }
+        assert!(!Service::Enroll.needs_certificate());
+        assert!(Service::Agent.needs_certificate());
     }
 
     #[test]

@@ -151,20 +151,32 @@ impl ServerCertVerifier for FleetServerVerifier {
 pub(crate) struct FleetClientVerifier {
     inner: Arc<dyn ClientCertVerifier>,
     expected: ExpectedPeer,
+    mandatory: bool,
 }
 
 impl FleetClientVerifier {
-    pub(crate) fn new(creds: &Credentials, expected: ExpectedPeer) -> Result<Self, TlsError> {
+    /// A verifier for `expected` clients. With `mandatory` false a client
+    /// may present no certificate at all (for enrollment); one it does
+    /// present is verified all the same.
+    pub(crate) fn new(
+        creds: &Credentials,
+        expected: ExpectedPeer,
+        mandatory: bool,
+    ) -> Result<Self, TlsError> {
         let inner = WebPkiClientVerifier::builder_with_provider(creds.roots()?, crypto_provider())
             .build()
             .map_err(|err| TlsError::Quic(err.to_string()))?;
-        Ok(Self { inner, expected })
+        Ok(Self {
+            inner,
+            expected,
+            mandatory,
+        })
     }
 }
 
 impl ClientCertVerifier for FleetClientVerifier {
     fn client_auth_mandatory(&self) -> bool {
-        true
+        self.mandatory
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {

@@ -94,6 +94,11 @@ pub enum AdminRequest {
         /// How many of the latest, when no id is given.
         limit: usize,
     },
+    /// Records a one-time join token (operator or admin).
+    CreateJoinToken(crate::wire::enroll::JoinTokenSpec),
+    /// Join tokens that are unused and valid, or were used or expired in
+    /// the last week (operator or admin).
+    JoinTokens,
 }
 
 /// A coordinator's answer to the CLI.
@@ -125,6 +130,8 @@ pub enum AdminResponse {
         /// The weights.
         weights: BTreeMap<String, u32>,
     },
+    /// The answer to [`AdminRequest::JoinTokens`], newest first.
+    JoinTokens(Vec<crate::wire::enroll::JoinTokenView>),
     /// Maintenance plans, newest first, and why the running one waits
     /// (when the leader answered and it does).
     Maintenance {

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod enroll;
 mod error;
 pub mod fleet;
 mod frame;

@@ -15,7 +15,6 @@ use tracing::{debug, warn};
 
 use super::frame::{decode_payload, read_frame, write_frame, FrameError, DEFAULT_MAX_FRAME};
 use super::{ErrorCode, WireError};
-use crate::identity::PeerIdentity;
 
 /// A reply frame: the response, or why there is none.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,6 +45,9 @@ impl Default for RpcLimits {
 
 /// Handles the requests of one service.
 pub trait Handler: Send + Sync + 'static {
+    /// Who is asking: a verified certificate identity, or (for enrollment)
+    /// an address without one.
+    type Peer: std::fmt::Display + Send + Sync + 'static;
     /// The service's request type.
     type Request: DeserializeOwned + Send + 'static;
     /// The service's response type.
@@ -54,7 +56,7 @@ pub trait Handler: Send + Sync + 'static {
     /// Answers one request from `peer`.
     fn handle(
         &self,
-        peer: &PeerIdentity,
+        peer: &Self::Peer,
         request: Self::Request,
     ) -> impl Future<Output = Result<Self::Response, WireError>> + Send;
 }
@@ -115,7 +117,7 @@ where
 /// connection is closed with [`ErrorCode::UNAVAILABLE`]).
 pub async fn serve<H: Handler>(
     conn: quinn::Connection,
-    peer: PeerIdentity,
+    peer: H::Peer,
     handler: Arc<H>,
     limits: RpcLimits,
     shutdown: CancellationToken,
@@ -145,7 +147,7 @@ pub async fn serve<H: Handler>(
 async fn answer<H: Handler>(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
-    peer: Arc<PeerIdentity>,
+    peer: Arc<H::Peer>,
     handler: Arc<H>,
     limits: RpcLimits,
 ) {
