@@ -41,6 +41,31 @@ pub struct CoordinatorConfig {
     pub http_tokens: Vec<HttpToken>,
     /// Routine automation: maintenance windows, disk cleanup, scheduled jobs.
     pub routine: RoutineConfig,
+    /// Agent enrollment with one-time join tokens.
+    pub enrollment: EnrollmentConfig,
+}
+
+/// `[enrollment]`: whether this member signs the certificates of agents
+/// that enroll with a join token. Give the CA key to at least one member
+/// (two or more so enrollment survives one being down).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrollmentConfig {
+    /// The fleet CA's private key (`ca.key` from `mevfleet ca init`, mode
+    /// 0600), matching `tls.ca`. Without it this member tells enrolling
+    /// hosts to ask another.
+    pub ca_key: Option<PathBuf>,
+    /// How long an enrolled agent's certificate is valid, in days.
+    pub cert_days: u32,
+}
+
+impl Default for EnrollmentConfig {
+    fn default() -> Self {
+        Self {
+            ca_key: None,
+            cert_days: 365,
+        }
+    }
 }
 
 /// `[routine]`: what the leader does on its own, and when.
@@ -113,6 +138,7 @@ impl Default for CoordinatorConfig {
             chains: BTreeMap::new(),
             http_tokens: Vec::new(),
             routine: RoutineConfig::default(),
+            enrollment: EnrollmentConfig::default(),
         }
     }
 }
@@ -254,6 +280,10 @@ impl Validate for CoordinatorConfig {
         self.validate_routine()?;
         let chains = self.validate_chains()?;
         self.validate_http_tokens()?;
+        check::in_range("enrollment.cert_days", self.enrollment.cert_days, 1, 3650)?;
+        if let Some(key) = &self.enrollment.ca_key {
+            check::required_path("enrollment.ca_key", key)?;
+        }
         Ok(ValidCoordinatorConfig {
             config: self,
             peers,

@@ -15,7 +15,7 @@ use tracing::error;
 use crate::api::http;
 use crate::fleet::{Fleet, FleetPolicy};
 use crate::node::{NodeCore, NodeError, NodeSettings};
-use crate::server::{CoordinatorServer, ServerError};
+use crate::server::{CoordinatorServer, ServerError, Signer};
 
 /// Why a member could not start.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,13 @@ impl BoundCoordinator {
             http,
             creds,
         })
+    }
+
+    /// Signs agents' enrollments with `signer` (this member holds the CA
+    /// key). Without it, enrolling hosts are told to ask another member.
+    pub fn with_signer(mut self, signer: Signer) -> Self {
+        self.server.set_signer(signer);
+        self
     }
 
     /// The bound QUIC address.

@@ -15,6 +15,7 @@ mod mev;
 mod output;
 mod ping;
 mod settings;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -111,6 +112,9 @@ pub enum Command {
     /// Replicated cluster settings: list, set, unset.
     #[command(subcommand)]
     Settings(settings::SettingsCommand),
+    /// One-time join tokens for enrolling new agents: create, list.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// A CLI failure, carrying its exit code.
@@ -180,6 +184,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Check => fleet_command(fleet::FleetCommand::Check, &cli).await,
         Command::Settings(command) => {
             settings::run(command, &connect::Target::from_cli(&cli)?, cli.output).await
+        }
+        Command::Token(command) => {
+            token::run(command, &connect::Target::from_cli(&cli)?, cli.output).await
         }
     }
 }

@@ -177,6 +177,16 @@ impl NodeCore {
                 Query::Commands { id, limit } => QueryResult::Commands(
                     applied.state.command_views(*id, *limit, super::unix_ms()),
                 ),
+                Query::JoinTokens => {
+                    let mut tokens: Vec<_> = applied
+                        .state
+                        .join_tokens
+                        .values()
+                        .map(|record| record.view())
+                        .collect();
+                    tokens.sort_by(|a, b| b.created_ms.cmp(&a.created_ms));
+                    QueryResult::JoinTokens(tokens)
+                }
             })
             .await)
     }

@@ -40,6 +40,7 @@ fn forwarded<T>(
 }
 
 impl Handler for RaftService {
+    type Peer = PeerIdentity;
     type Request = RaftRequest;
     type Response = RaftResponse;
 

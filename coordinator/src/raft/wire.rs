@@ -102,6 +102,8 @@ pub enum Query {
         /// How many of the latest, when no id is given.
         limit: usize,
     },
+    /// Join tokens, newest first.
+    JoinTokens,
 }
 
 /// The answer to a [`Query`].
@@ -113,6 +115,8 @@ pub enum QueryResult {
     Commands(Vec<mevfleet_common::command::CommandView>),
     /// Maintenance plans, newest first.
     Maintenance(Vec<mevfleet_common::maintenance::MaintenanceView>),
+    /// Join tokens, newest first.
+    JoinTokens(Vec<mevfleet_common::wire::enroll::JoinTokenView>),
     /// The allocation policy and its weights by chain.
     Allocation(
         mevfleet_common::alloc::Allocation,

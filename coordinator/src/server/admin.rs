@@ -4,15 +4,17 @@
 
 use std::sync::Arc;
 
-use mevfleet_common::identity::{PeerIdentity, Role};
+use mevfleet_common::identity::{validate_name, PeerIdentity, Role};
+use mevfleet_common::labels::validate_label;
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse, WriteReceipt};
+use mevfleet_common::wire::enroll::JoinTokenSpec;
 use mevfleet_common::wire::{ErrorCode, Handler, WireError};
 
 use super::Whoami;
 use crate::fleet::Fleet;
 use crate::node::{unix_ms, NodeCore, NodeError};
 use crate::raft::wire::{MembershipChange, Query, QueryResult};
-use crate::state::{Actor, Command, Outcome, Proposal};
+use crate::state::{Actor, Command, Outcome, Proposal, MAX_TOKEN_TTL_MS};
 
 /// Answers the CLI.
 #[derive(Debug)]
@@ -60,6 +62,37 @@ pub fn node_error(err: NodeError) -> WireError {
     WireError::new(code, err.to_string())
 }
 
+/// The command recording `spec`, or a bad-request error naming what is
+/// wrong with it.
+fn join_token_command(spec: JoinTokenSpec, now_ms: u64) -> Result<Command, WireError> {
+    let hex_of = |text: &str, digits: usize| {
+        text.len() == digits && text.bytes().all(|b| b.is_ascii_hexdigit())
+    };
+    if !hex_of(&spec.id, 16) || !hex_of(&spec.secret_sha256, 64) {
+        return Err(WireError::bad_request(
+            "a join token needs a 16-hex-digit id and the 64-hex-digit SHA-256 of its secret",
+        ));
+    }
+    if spec.ttl_ms < 1000 || spec.ttl_ms > MAX_TOKEN_TTL_MS {
+        return Err(WireError::bad_request(
+            "a join token's ttl must be between 1 s and 30 days",
+        ));
+    }
+    for (key, value) in &spec.labels {
+        validate_label(key, value).map_err(|err| WireError::bad_request(err.to_string()))?;
+    }
+    if let Some(agent) = &spec.agent_id {
+        validate_name(agent).map_err(|err| WireError::bad_request(err.to_string()))?;
+    }
+    Ok(Command::CreateJoinToken {
+        id: spec.id,
+        secret_sha256: spec.secret_sha256,
+        expires_ms: now_ms + spec.ttl_ms,
+        labels: spec.labels,
+        agent_id: spec.agent_id,
+    })
+}
+
 fn receipt((index, outcome): (u64, Outcome)) -> AdminResponse {
     AdminResponse::Written(WriteReceipt {
         index,
@@ -69,7 +102,8 @@ fn receipt((index, outcome): (u64, Outcome)) -> AdminResponse {
             | Outcome::Recorded(_)
             | Outcome::RecordsThrough { .. }
             | Outcome::Issued { .. }
-            | Outcome::PlanStarted { .. } => None,
+            | Outcome::PlanStarted { .. }
+            | Outcome::Enrolled { .. } => None,
         },
     })
 }
@@ -112,6 +146,7 @@ impl AdminService {
         Ok(match self.core.read(query).await.map_err(node_error)? {
             QueryResult::Settings(settings) => AdminResponse::Settings(settings),
             QueryResult::Commands(commands) => AdminResponse::Commands(commands),
+            QueryResult::JoinTokens(tokens) => AdminResponse::JoinTokens(tokens),
             QueryResult::Allocation(allocation, weights) => AdminResponse::Allocation {
                 allocation,
                 weights,
@@ -125,6 +160,7 @@ impl AdminService {
 }
 
 impl Handler for AdminService {
+    type Peer = PeerIdentity;
     type Request = AdminRequest;
     type Response = AdminResponse;
 
@@ -258,6 +294,15 @@ impl Handler for AdminService {
             AdminRequest::FleetView => {
                 let view = self.fleet.view().await.map_err(node_error)?;
                 Ok(AdminResponse::Fleet(Box::new(view)))
+            }
+            AdminRequest::CreateJoinToken(spec) => {
+                require(peer, &[Role::Admin, Role::Operator], "create join tokens")?;
+                let command = join_token_command(spec, unix_ms())?;
+                self.write(peer, command).await
+            }
+            AdminRequest::JoinTokens => {
+                require(peer, &[Role::Admin, Role::Operator], "list join tokens")?;
+                self.query(Query::JoinTokens).await
             }
         }
     }

@@ -27,6 +27,7 @@ impl AgentService {
 }
 
 impl Handler for AgentService {
+    type Peer = PeerIdentity;
     type Request = AgentRequest;
     type Response = AgentResponse;
 

@@ -1,9 +1,11 @@
 //! The coordinator's QUIC port: accepts mutually-authenticated connections,
 //! routes each to its service by ALPN after checking the peer's role, and
-//! serves requests until the connection or the process ends.
+//! serves requests until the connection or the process ends. Hosts without
+//! a certificate reach the enrollment service only.
 
 mod admin;
 mod agent;
+mod enroll;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,13 +13,17 @@ use std::time::Duration;
 
 use mevfleet_common::identity::{PeerIdentity, Role};
 use mevfleet_common::shutdown::Shutdown;
-use mevfleet_common::tls::{self, AcceptedPeer, Credentials, Service, TlsError, TransportSettings};
+use mevfleet_common::tls::{
+    self, Accepted, AcceptedPeer, Credentials, Service, TlsError, TransportSettings,
+};
 use mevfleet_common::wire::admin::ServerInfo;
+use mevfleet_common::wire::enroll::ENROLL_MAX_FRAME;
 use mevfleet_common::wire::{serve, RpcLimits};
 use tracing::{debug, info};
 
 pub use admin::AdminService;
 pub use agent::AgentService;
+pub use enroll::{EnrollService, Enrolling, Signer};
 
 use crate::fleet::Fleet;
 use crate::node::unix_ms;
@@ -25,7 +31,12 @@ use crate::raft::network::RAFT_MAX_FRAME;
 use crate::raft::service::RaftService;
 
 /// The services a coordinator offers on its port.
-pub const OFFERED_SERVICES: [Service; 3] = [Service::Raft, Service::Agent, Service::Admin];
+pub const OFFERED_SERVICES: [Service; 4] = [
+    Service::Raft,
+    Service::Agent,
+    Service::Admin,
+    Service::Enroll,
+];
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +76,7 @@ impl Whoami {
 pub struct CoordinatorServer {
     endpoint: quinn::Endpoint,
     identity: PeerIdentity,
+    signer: Option<Arc<Signer>>,
 }
 
 impl CoordinatorServer {
@@ -82,7 +94,13 @@ impl CoordinatorServer {
         Ok(Self {
             endpoint,
             identity: creds.identity().clone(),
+            signer: None,
         })
+    }
+
+    /// Signs enrollments with `signer` (this member holds the CA key).
+    pub fn set_signer(&mut self, signer: Signer) {
+        self.signer = Some(Arc::new(signer));
     }
 
     /// The address actually bound (useful with port 0).
@@ -115,6 +133,7 @@ impl CoordinatorServer {
         });
         let admin = Arc::new(AdminService::new(whoami.clone(), fleet.clone()));
         let agent = Arc::new(AgentService::new(whoami, fleet.clone()));
+        let enroll = Arc::new(EnrollService::new(core.clone(), self.signer.clone()));
         let raft = Arc::new(RaftService::new(fleet));
         info!(addr = %self.endpoint.local_addr()?, node_id = core.node_id(), "serving QUIC");
         loop {
@@ -124,6 +143,7 @@ impl CoordinatorServer {
             };
             let Some(incoming) = incoming else { break };
             let (admin, agent, raft) = (admin.clone(), agent.clone(), raft.clone());
+            let enroll = enroll.clone();
             let token = shutdown.token().clone();
             shutdown.spawn("connection", async move {
                 let remote = incoming.remote_address();
@@ -134,11 +154,20 @@ impl CoordinatorServer {
                         return;
                     }
                 };
-                let Ok(AcceptedPeer { service, identity }) = tls::accept_peer(&conn) else {
-                    return;
+                let limits = RpcLimits::default();
+                let (service, identity) = match tls::accept_peer(&conn) {
+                    Ok(Accepted::Member(AcceptedPeer { service, identity })) => (service, identity),
+                    Ok(Accepted::Enrolling) => {
+                        debug!(remote = %remote, "host enrolling");
+                        let limits = RpcLimits {
+                            max_frame: ENROLL_MAX_FRAME,
+                            ..limits
+                        };
+                        return serve(conn, Enrolling(remote), enroll, limits, token).await;
+                    }
+                    Err(_refused) => return,
                 };
                 debug!(remote = %remote, peer = %identity, service = %service, "peer connected");
-                let limits = RpcLimits::default();
                 match service {
                     Service::Admin => serve(conn, identity, admin, limits, token).await,
                     Service::Agent => serve(conn, identity, agent, limits, token).await,
@@ -149,6 +178,7 @@ impl CoordinatorServer {
                         };
                         serve(conn, identity, raft, limits, token).await
                     }
+                    Service::Enroll => {}
                 }
             });
         }

@@ -156,6 +156,28 @@ pub enum Command {
         /// What to run, where.
         spec: mevfleet_common::command::CommandSpec,
     },
+    /// Records a one-time join token (operator or admin).
+    CreateJoinToken {
+        /// Its public id.
+        id: String,
+        /// SHA-256 of its secret, hex.
+        secret_sha256: String,
+        /// Until when it may be used (ms since the Unix epoch).
+        expires_ms: u64,
+        /// Labels the enrolled agent gets.
+        labels: BTreeMap<String, String>,
+        /// The only agent id it may enroll, if bound.
+        agent_id: Option<String>,
+    },
+    /// An enrolling host uses a join token for `agent_id`.
+    RedeemJoinToken {
+        /// The token's id.
+        id: String,
+        /// SHA-256 of the secret the host presented, hex.
+        secret_sha256: String,
+        /// The agent id it enrolls as.
+        agent_id: String,
+    },
     /// A membership change, recorded for the audit log (the change itself
     /// is carried by Raft's own membership entries).
     Membership {
@@ -255,6 +277,22 @@ impl Command {
                 spec.args.join(" "),
                 spec.target
             ),
+            Command::CreateJoinToken {
+                id,
+                expires_ms,
+                agent_id,
+                ..
+            } => format!(
+                "create join token {id}{} until {}",
+                agent_id
+                    .as_deref()
+                    .map(|agent| format!(" for agent {agent}"))
+                    .unwrap_or_default(),
+                mevfleet_common::utc::utc_text(*expires_ms)
+            ),
+            Command::RedeemJoinToken { id, agent_id, .. } => {
+                format!("enroll agent {agent_id} with join token {id}")
+            }
         }
     }
 }
@@ -299,5 +337,10 @@ pub enum Outcome {
         id: u64,
         /// The agents it is for.
         targets: Vec<String>,
+    },
+    /// A join token was used: the host may be given its certificate.
+    Enrolled {
+        /// The labels the token gives the agent.
+        labels: BTreeMap<String, String>,
     },
 }

@@ -5,6 +5,7 @@
 mod broadcast;
 mod command;
 mod executor;
+mod join_token;
 mod maintenance;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use broadcast::{CommandRecord, COMMANDS_RETAINED, MAX_EXPIRY_MS};
 pub use command::{Actor, Command, Outcome, Proposal};
 pub use executor::Assignment;
+pub use join_token::{JoinTokenRecord, MAX_TOKEN_TTL_MS, TOKENS_KEPT_AFTER_MS};
 pub use maintenance::{HostStep, MaintenancePlan};
 
 /// How many audit entries the state keeps; older ones are dropped (the
@@ -141,6 +143,8 @@ pub struct FleetState {
     pub next_maintenance_id: u64,
     /// The resource allocation policy.
     pub allocation: mevfleet_common::alloc::Allocation,
+    /// One-time join tokens by id (secrets only as their SHA-256).
+    pub join_tokens: BTreeMap<String, JoinTokenRecord>,
 }
 
 impl FleetState {
@@ -266,6 +270,35 @@ impl FleetState {
             Command::IssueCommand { spec } => {
                 self.issue_command(spec, &proposal.actor.name, proposal.at_ms)
             }
+            Command::CreateJoinToken {
+                id,
+                secret_sha256,
+                expires_ms,
+                labels,
+                agent_id,
+            } => self.create_join_token(
+                join_token::NewToken {
+                    id,
+                    secret_sha256,
+                    expires_ms: *expires_ms,
+                    labels,
+                    agent_id: agent_id.as_deref(),
+                },
+                &proposal.actor.to_string(),
+                proposal.at_ms,
+            ),
+            Command::RedeemJoinToken {
+                id,
+                secret_sha256,
+                agent_id,
+            } => self.redeem_join_token(
+                join_token::Redemption {
+                    id,
+                    secret_sha256,
+                    agent_id,
+                },
+                proposal.at_ms,
+            ),
         };
         self.audit.push(AuditEntry {
             index,

@@ -322,6 +322,11 @@ fn tour(plan: &DevPlan, children: &Children, view: &FleetView) -> String {
         ));
     }
     out.push_str(&format!(
+        "\nEnroll a new host with a one-time token (its key is made on the host; the token works once):\n  mevfleet token create --ttl 15m --labels region=dev\n  mevfleet-agent enroll --token <token> --coordinators {} --agent-id host-c --dir {}/host-c\n  mevfleet token list\n",
+        plan.coordinator_list(),
+        plan.dir.display()
+    ));
+    out.push_str(&format!(
         "\nKill the coordinator leader and watch another take over, with every agent still connected:\n  kill -9 {}      # coordinator {}\n  mevfleet cluster status; mevfleet agents\n\nLogs: {}/logs.  Ctrl-C stops everything.\n",
         pid(&format!("coordinator-{}", view.leader)),
         view.leader,

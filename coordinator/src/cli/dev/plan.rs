@@ -156,12 +156,13 @@ impl DevPlan {
             let name = format!("coord-{}", c.id);
             let folder = creds(Role::Coordinator, &name)?;
             let text = format!(
-                "# mevfleet dev: coordinator {id}\nnode_id = {id}\ndata_dir = \"{data}\"\nlisten = \"{quic}\"\nhttp = \"{http}\"\n\n[peers]\n{peers}\n{tls}",
+                "# mevfleet dev: coordinator {id}\nnode_id = {id}\ndata_dir = \"{data}\"\nlisten = \"{quic}\"\nhttp = \"{http}\"\n\n[peers]\n{peers}\n{tls}\n# Signs the certificates of agents enrolling with `mevfleet token create`.\n[enrollment]\nca_key = \"{ca_key}\"\n",
                 id = c.id,
                 data = dir.join(format!("coordinator-{}-data", c.id)).display(),
                 quic = c.quic,
                 http = c.http,
                 tls = tls(&folder, &name),
+                ca_key = ca_dir.join(mevfleet_common::tls::CA_KEY_FILE).display(),
             );
             std::fs::write(&c.config, text).map_err(failed("cannot write a coordinator config"))?;
         }
