@@ -5,6 +5,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod enroll;
 pub mod executor;
 pub mod gateway;
 pub mod guards;

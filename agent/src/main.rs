@@ -1,17 +1,22 @@
-//! `mevfleet-agent --config FILE`: the node-host agent.
+//! `mevfleet-agent --config FILE`: the node-host agent; and
+//! `mevfleet-agent enroll --token T --coordinators A,B --dir D`: joining the
+//! fleet with a one-time token.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use alloy::signers::local::PrivateKeySigner;
 use clap::Parser;
 use mevfleet_agent::config::{AgentConfig, ValidAgentConfig};
+use mevfleet_agent::enroll::{self, EnrollOptions};
 use mevfleet_agent::relay;
 use mevfleet_agent::runtime;
 use mevfleet_common::config_file::{self, ConfigError, KeyError};
 use mevfleet_common::daemon::{self, DaemonArgs, RunOutcome, Threads};
 use mevfleet_common::identity::Role;
+use mevfleet_common::join_token::JoinToken;
+use mevfleet_common::net::{parse_host_port_list, HostPort};
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::tls::Credentials;
 use tracing::info;
@@ -19,15 +24,148 @@ use tracing::info;
 /// The mevfleet agent: probes this host's chain nodes, hosts the execution
 /// gateway and runs the actions the coordinators ask for.
 #[derive(Debug, Parser)]
-#[command(name = "mevfleet-agent", version, about)]
+#[command(
+    name = "mevfleet-agent",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<AgentCommand>,
     #[command(flatten)]
-    daemon: DaemonArgs,
+    daemon: Option<DaemonArgs>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AgentCommand {
+    /// Join the fleet with a one-time token from `mevfleet token create`:
+    /// make this host's key, get its certificate, write a ready config.
+    Enroll(EnrollArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct EnrollArgs {
+    /// The join token (the line `mevfleet token create` printed).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "MEVFLEET_JOIN_TOKEN",
+        hide_env_values = true
+    )]
+    token: String,
+    /// Coordinator addresses, host:port[,host:port...], asked in turn.
+    #[arg(long, value_name = "ADDR[,ADDR]", value_parser = parse_coordinators)]
+    coordinators: Option<Coordinators>,
+    /// Where to write ca.pem, <id>.pem and <id>.key (0600).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// The agent id (default: this host's name).
+    #[arg(long, value_name = "ID")]
+    agent_id: Option<String>,
+    /// A config to start from: its chains, services and actions are kept.
+    #[arg(long, value_name = "FILE")]
+    config_template: Option<PathBuf>,
+    /// Where to write the ready config (default: DIR/agent.toml).
+    #[arg(long, value_name = "FILE")]
+    config_out: Option<PathBuf>,
+    /// Replace credentials or a config already there.
+    #[arg(long)]
+    force: bool,
+}
+
+/// The parsed `--coordinators` list.
+#[derive(Clone, Debug)]
+struct Coordinators(Vec<HostPort>);
+
+fn parse_coordinators(text: &str) -> Result<Coordinators, String> {
+    parse_host_port_list(text)
+        .map(Coordinators)
+        .map_err(|err| err.to_string())
 }
 
 fn main() -> ExitCode {
-    // A guest on a node host: the cores belong to the chain node.
-    daemon::main(Args::parse().daemon, Threads::AtMost(2), load, run)
+    let args = Args::parse();
+    match (args.command, args.daemon) {
+        (Some(AgentCommand::Enroll(enroll)), _) => run_enroll(enroll),
+        // A guest on a node host: the cores belong to the chain node.
+        (None, Some(daemon)) => daemon::main(daemon, Threads::AtMost(2), load, run),
+        (None, None) => {
+            eprintln!("error: --config FILE is required (or `mevfleet-agent enroll`; see --help)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `mevfleet-agent enroll`: exit 0 enrolled, 1 refused, 2 bad usage, 3 no
+/// coordinator reachable.
+fn run_enroll(args: EnrollArgs) -> ExitCode {
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    };
+    let token: JoinToken = match args.token.parse() {
+        Ok(token) => token,
+        Err(err) => return usage(format!("--token: {err}")),
+    };
+    let coordinators = args.coordinators.map(|list| list.0).unwrap_or_default();
+    if coordinators.is_empty() {
+        return usage("--coordinators HOST:PORT[,HOST:PORT] is required".into());
+    }
+    let Some(agent_id) = args.agent_id.or_else(enroll::hostname_agent_id) else {
+        return usage("this host's name is not a valid agent id: pass --agent-id ID".into());
+    };
+    let options = EnrollOptions {
+        token,
+        coordinators,
+        config_out: args
+            .config_out
+            .unwrap_or_else(|| args.dir.join("agent.toml")),
+        dir: args.dir,
+        agent_id,
+        template: args.config_template,
+        force: args.force,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(enroll::enroll(&options)) {
+        Ok(report) => {
+            println!(
+                "enrolled as agent {} by {} (log index {})",
+                report.agent_id, report.coordinator, report.index
+            );
+            for file in &report.files {
+                println!("  wrote {}", file.display());
+            }
+            println!("  wrote {}", report.config.display());
+            if !report.labels.is_empty() {
+                let labels: Vec<String> = report
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                println!("  labels from the token: {}", labels.join(","));
+            }
+            println!(
+                "start it with: mevfleet-agent --config {}",
+                report.config.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
 }
 
 /// The config, the credentials and the relay key, all checked before any
