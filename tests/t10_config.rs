@@ -103,6 +103,30 @@ fn the_coordinator_refuses_each_bad_config_with_exit_2_before_binding() -> anyho
             "key `failover.heartbeat_ms`",
             "must be shorter than the lease",
         ),
+        (
+            "an enrollment key that is not the CA's",
+            fixture.coordinator_toml(
+                &listen,
+                &format!(
+                    "[enrollment]\nca_key = \"{}\"",
+                    fixture.coordinator.join("coord-1.key").display()
+                ),
+            ),
+            "key `enrollment.ca_key`",
+            "not the CA certificate's key",
+        ),
+        (
+            "a missing enrollment key",
+            fixture.coordinator_toml(&listen, "[enrollment]\nca_key = \"/nonexistent/ca.key\""),
+            "key `enrollment.ca_key`",
+            "No such file",
+        ),
+        (
+            "certificates valid for no days",
+            fixture.coordinator_toml(&listen, "[enrollment]\ncert_days = 0"),
+            "key `enrollment.cert_days`",
+            "expected 1 to 3650",
+        ),
         ("not TOML", "node_id = = 1".to_owned(), "line 1", "expected"),
     ];
     for (what, text, key, message) in cases {

@@ -8,12 +8,14 @@ use mevfleet_agent::report::Sources;
 use mevfleet_agent::spool::Spool;
 use mevfleet_agent::uplink::{self, UplinkInputs, UplinkSettings, UplinkState};
 use mevfleet_common::identity::Role;
+use mevfleet_common::join_token::ca_fingerprint;
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::tls::{
     self, Credentials, Service, TransportSettings, Validity, CLOSE_FORBIDDEN,
 };
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
 use mevfleet_common::wire::agent::{AgentRequest, AgentResponse, Hello};
+use mevfleet_common::wire::enroll::{EnrollRequest, Enrolled};
 use mevfleet_common::wire::{
     call, decode_payload, read_frame, ErrorCode, PushReceiver, PushSender, Reply, RpcError,
     RpcLimits, DEFAULT_MAX_FRAME,
@@ -279,6 +281,72 @@ async fn a_role_is_refused_on_a_service_it_may_not_use() -> anyhow::Result<()> {
     let err = CoordinatorServer::bind(LOCALHOST, &agent_creds, TransportSettings::default())
         .expect_err("wrong role");
     assert!(matches!(err, ServerError::WrongRole(_)), "{err}");
+    cluster.stop_all().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_without_a_certificate_may_only_enroll() -> anyhow::Result<()> {
+    init_logs();
+    let mut cluster = TestCluster::start(1).await?;
+    let pki = cluster.pki();
+    let addr = cluster.addr(1)?;
+    let fingerprint = ca_fingerprint(pki.ca_der()?.as_ref());
+    let anonymous =
+        |service| tls::anonymous_client_config(fingerprint, service, TransportSettings::default());
+
+    // --- without a certificate, every member service closes the connection
+    // with the reason
+    for service in [Service::Admin, Service::Agent, Service::Raft] {
+        let endpoint = tls::client_endpoint(addr)?;
+        let conn = tls::connect(&endpoint, anonymous(service)?, addr, DEFAULT_DEADLINE)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let closed = tokio::time::timeout(DEFAULT_DEADLINE, conn.closed()).await?;
+        let quinn::ConnectionError::ApplicationClosed(close) = closed else {
+            panic!("{service}: expected an application close, got {closed}");
+        };
+        assert_eq!(close.error_code, quinn::VarInt::from_u32(CLOSE_FORBIDDEN));
+        let reason = String::from_utf8_lossy(&close.reason);
+        assert!(
+            reason.contains(&format!("the {service} service needs a client certificate")),
+            "{reason}"
+        );
+    }
+
+    // --- enrollment answers, and a garbled request is refused by name
+    let endpoint = tls::client_endpoint(addr)?;
+    let conn = tls::connect(
+        &endpoint,
+        anonymous(Service::Enroll)?,
+        addr,
+        DEFAULT_DEADLINE,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let request = EnrollRequest {
+        token_id: "0011223344556677".into(),
+        secret_hex: "00".repeat(32),
+        agent_id: "host-a".into(),
+        csr_pem: "not a request".into(),
+    };
+    let err = call::<_, Enrolled>(&conn, &request, RpcLimits::default())
+        .await
+        .expect_err("refused");
+    let RpcError::Remote(err) = err else {
+        panic!("expected a refusal, got {err}");
+    };
+    assert_eq!(err.code, ErrorCode::BAD_REQUEST);
+    assert!(err.reason.contains("certificate request"), "{}", err.reason);
+
+    // --- a pin on another CA's fingerprint refuses this coordinator
+    let wrong =
+        tls::anonymous_client_config([9u8; 32], Service::Enroll, TransportSettings::default())?;
+    let endpoint = tls::client_endpoint(addr)?;
+    let err = tls::connect(&endpoint, wrong, addr, DEFAULT_DEADLINE)
+        .await
+        .expect_err("pinned to another CA");
+    assert!(err.contains("fingerprint"), "{err}");
     cluster.stop_all().await?;
     Ok(())
 }

@@ -11,11 +11,12 @@ use std::sync::Arc;
 use mevfleet_common::identity::Role;
 use mevfleet_common::net::HostPort;
 use mevfleet_common::shutdown::Shutdown;
-use mevfleet_common::tls::Credentials;
+use mevfleet_common::tls::{Credentials, FleetCa};
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse, ClusterStatus, WriteReceipt};
 use mevfleet_coordinator::fleet::FleetPolicy;
 use mevfleet_coordinator::node::{NodeCore, NodeSettings, RaftTuning};
 use mevfleet_coordinator::runtime::{BoundCoordinator, SHUTDOWN_GRACE};
+use mevfleet_coordinator::server::Signer;
 
 use crate::coordinator::{admin_request, LOCALHOST};
 use crate::relay::Relay;
@@ -106,8 +107,15 @@ impl TestCluster {
             .ok_or_else(|| anyhow::anyhow!("no member {id}"))
     }
 
+    /// Starts a bound member. Every in-process member holds the test CA's
+    /// key, so it signs enrollments.
     async fn launch(&mut self, id: u64, bound: BoundCoordinator) -> anyhow::Result<()> {
         let tuning = self.tuning;
+        let signer = Signer {
+            ca: FleetCa::load(&self.pki.ca_path(), &self.pki.ca_key_path())?,
+            cert_days: 30,
+        };
+        let bound = bound.with_signer(signer);
         let member = self.member_mut(id)?;
         let shutdown = Shutdown::new();
         let settings = NodeSettings {

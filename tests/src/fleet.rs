@@ -77,6 +77,16 @@ impl TestFleet {
     /// Like [`Self::start`], with `failover` keys (TOML lines) added to
     /// every coordinator's `[failover]`.
     pub async fn start_with(size: u64, failover: &str) -> anyhow::Result<Self> {
+        Self::start_configured(size, failover, |_, _| String::new()).await
+    }
+
+    /// Like [`Self::start_with`], with `extra(id, pki)` TOML appended to
+    /// member `id`'s config (`[enrollment]`, ...).
+    pub async fn start_configured(
+        size: u64,
+        failover: &str,
+        extra: impl Fn(u64, &TestPki) -> String,
+    ) -> anyhow::Result<Self> {
         let pki = TestPki::new()?;
         let dirs = data_dirs(pki.root(), size);
         let mut members = BTreeMap::new();
@@ -84,6 +94,7 @@ impl TestFleet {
             let mut text = std::fs::read_to_string(&member.config)?;
             text.push_str("[alerts]\nhigh_latency_ms = 500\n");
             text.push_str(&format!("[failover]\n{failover}\n"));
+            text.push_str(&extra(member.id, &pki));
             std::fs::write(&member.config, text)?;
             member.start("warn")?;
             members.insert(member.id, member);
@@ -153,6 +164,17 @@ impl TestFleet {
         text.push('\n');
         let config = self.pki.root().join(format!("agent-{id}.toml"));
         std::fs::write(&config, text)?;
+        self.start_agent(id, config, http)
+    }
+
+    /// Starts agent `id` from a config written elsewhere (an enrolled one)
+    /// whose HTTP address is `http`.
+    pub fn start_agent(
+        &mut self,
+        id: &str,
+        config: PathBuf,
+        http: SocketAddr,
+    ) -> anyhow::Result<()> {
         let mut agent = AgentNode {
             id: id.to_owned(),
             config,

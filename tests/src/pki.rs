@@ -31,6 +31,20 @@ impl TestPki {
         self.dir.path().join("ca").join("ca.pem")
     }
 
+    /// The CA certificate, DER (what a join token's fingerprint is of).
+    pub fn ca_der(&self) -> anyhow::Result<rustls::pki_types::CertificateDer<'static>> {
+        use rustls::pki_types::pem::PemObject;
+        Ok(rustls::pki_types::CertificateDer::from_pem_file(
+            self.ca_path(),
+        )?)
+    }
+
+    /// The CA private key's path (what a signing coordinator's
+    /// `[enrollment] ca_key` names).
+    pub fn ca_key_path(&self) -> PathBuf {
+        self.dir.path().join("ca").join("ca.key")
+    }
+
     /// Issues credentials for `role`/`name` into their own folder (with a
     /// copy of ca.pem) and returns the folder.
     pub fn issue_dir(&self, role: Role, name: &str) -> anyhow::Result<PathBuf> {
