@@ -184,7 +184,7 @@ impl NodeCore {
                         .values()
                         .map(|record| record.view())
                         .collect();
-                    tokens.sort_by(|a, b| b.created_ms.cmp(&a.created_ms));
+                    tokens.sort_by_key(|token| std::cmp::Reverse(token.created_ms));
                     QueryResult::JoinTokens(tokens)
                 }
             })
