@@ -16,6 +16,7 @@ pub mod identity;
 pub mod join_token;
 pub mod labels;
 pub mod maintenance;
+pub mod mempool;
 pub mod net;
 pub mod notify;
 pub mod report;

@@ -45,6 +45,9 @@ pub enum AgentRequest {
         /// How long the leader may hold the request.
         wait_ms: u64,
     },
+    /// Mempool summaries and selected transactions (telemetry: kept in the
+    /// leader's memory, answered with [`AgentResponse::MempoolTaken`]).
+    Mempool(crate::mempool::MempoolReport),
 }
 
 /// An agent's introduction.
@@ -107,6 +110,8 @@ pub enum AgentResponse {
     /// The answer to a command poll when the leader has something for the
     /// agent's next heartbeat (an executor lease): heartbeat now.
     Wake,
+    /// A mempool report was taken into the leader's window.
+    MempoolTaken,
 }
 
 /// What the leader tells a registered agent.

@@ -32,6 +32,9 @@ pub struct FleetView {
     pub cluster: ClusterStatus,
     /// Execution outcomes.
     pub mev: MevReport,
+    /// The mempool of each streamed chain (from the leader's memory).
+    #[serde(default)]
+    pub mempool: Vec<crate::mempool::MempoolView>,
 }
 
 /// How the leader sees one agent.
