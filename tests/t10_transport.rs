@@ -550,5 +550,6 @@ fn idle_inputs(spool_dir: &std::path::Path, shutdown: &Shutdown) -> anyhow::Resu
         executor: Default::default(),
         commands,
         weights: std::sync::Arc::new(weights),
+        mempool: std::sync::Arc::new(mevfleet_agent::mempool::outbox::Outbox::new(16)),
     })
 }

@@ -48,6 +48,72 @@ pub struct AgentConfig {
     pub relay_key: Option<PathBuf>,
     /// Where the fleet's cgroup weights are written, if not through systemd.
     pub resources: ResourcesConfig,
+    /// How the mempool of the chains that stream it is watched.
+    pub mempool: MempoolConfig,
+}
+
+/// `[mempool]`: what the mempool stream selects and how patient it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MempoolConfig {
+    /// A pending transaction worth at least this (ETH) is high value and
+    /// forwarded to the coordinator with its first-seen time.
+    pub high_value_eth: f64,
+    /// Addresses whose transactions (from or to) are forwarded too.
+    pub watch: Vec<String>,
+    /// Forward every pending transaction, not only the selected ones.
+    pub forward_all: bool,
+    /// Subscribe for whole transactions (`newPendingTransactions`, true);
+    /// false subscribes for hashes and fetches each transaction (the
+    /// stream falls back to that by itself when the node refuses full mode).
+    pub full_transactions: bool,
+    /// A stream silent for this long is resubscribed.
+    pub silence_timeout_ms: u64,
+    /// How long a hash is remembered to drop duplicates.
+    pub dedup_ttl_s: u64,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        Self {
+            high_value_eth: 1.0,
+            watch: Vec::new(),
+            forward_all: false,
+            full_transactions: true,
+            silence_timeout_ms: 30_000,
+            dedup_ttl_s: 120,
+        }
+    }
+}
+
+impl MempoolConfig {
+    fn validate(&self) -> Result<(), KeyError> {
+        if !self.high_value_eth.is_finite() || self.high_value_eth < 0.0 {
+            return Err(KeyError::new(
+                "mempool.high_value_eth",
+                format!(
+                    "{} must be a non-negative number of ETH",
+                    self.high_value_eth
+                ),
+            ));
+        }
+        for (i, address) in self.watch.iter().enumerate() {
+            if address.parse::<alloy::primitives::Address>().is_err() {
+                return Err(KeyError::new(
+                    format!("mempool.watch[{i}]"),
+                    format!("`{address}` is not an address (0x and 40 hex digits)"),
+                ));
+            }
+        }
+        check::in_range(
+            "mempool.silence_timeout_ms",
+            self.silence_timeout_ms,
+            100,
+            3_600_000,
+        )?;
+        check::in_range("mempool.dedup_ttl_s", self.dedup_ttl_s, 1, 86_400)?;
+        Ok(())
+    }
 }
 
 /// `[resources]`: how the fleet's cgroup weights reach this host's services.
@@ -140,6 +206,7 @@ impl Default for AgentConfig {
             probe: ProbeConfig::default(),
             relay_key: None,
             resources: ResourcesConfig::default(),
+            mempool: MempoolConfig::default(),
         }
     }
 }
@@ -272,6 +339,7 @@ impl Validate for AgentConfig {
             }
         }
         self.probe.validate()?;
+        self.mempool.validate()?;
         if let Some(root) = &self.resources.cgroup_root {
             check::required_path("resources.cgroup_root", root)?;
         }

@@ -121,6 +121,10 @@ fn bad_files_name_the_key_and_what_was_expected() {
         (with("[actions.restart-erigon]\ncommand = []"), "actions.restart-erigon.command", "is required"),
         (with("[actions.restart-erigon]\ncommand = [\"systemctl\"]\ntimeout_s = 0"), "actions.restart-erigon.timeout_s", "out of range"),
         (with("[actions.x]\ncommand = \"systemctl restart erigon\""), "actions.x.command", "invalid type"),
+        (with("[mempool]\nhigh_value_eth = -1.0"), "mempool.high_value_eth", "non-negative"),
+        (with("[mempool]\nwatch = [\"0x12\"]"), "mempool.watch[0]", "not an address"),
+        (with("[mempool]\nsilence_timeout_ms = 1"), "mempool.silence_timeout_ms", "out of range"),
+        (with("[mempool]\ndedup_ttl = 5"), "mempool", "unknown field `dedup_ttl`"),
     ];
     for (text, key, message) in cases {
         let err = parse_agent(&text).expect_err(key).to_string();

@@ -1,6 +1,6 @@
 //! The agent's local HTTP (loopback by default): `/metrics` in the
 //! Prometheus text format (chain heads, verdicts and RPC latency, host
-//! resources, units, mev-boost, the uplink and the spool) and `/health`.
+//! resources, units, mev-boost, the uplink, the spool and the mempool) and `/health`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -45,6 +45,8 @@ pub struct AgentStatus {
     pub uplink: UplinkHandle,
     /// The spool.
     pub spool: Spool,
+    /// The mempool streams.
+    pub mempool: crate::mempool::Mempool,
 }
 
 /// Serves `/metrics` and `/health` on `listener` until `shutdown`.
@@ -163,6 +165,7 @@ pub fn render(status: &AgentStatus) -> String {
         "Spooled records the coordinators committed.",
         stats.records_delivered.load(Ordering::Relaxed),
     );
+    crate::mempool::metrics::render(&mut out, &status.mempool);
     out.finish()
 }
 

@@ -1,5 +1,5 @@
 //! mevfleet-agent: the process on every node host. It probes the host's
-//! chain nodes, resources, units and mev-boost, keeps a mutually-authenticated
+//! chain nodes, resources, units and mev-boost, streams their mempools, keeps a mutually-authenticated
 //! QUIC session to the coordinator leader with heartbeats and a durable
 //! spool, and serves `/metrics` and `/health` locally.
 
@@ -10,6 +10,7 @@ pub mod executor;
 pub mod gateway;
 pub mod guards;
 pub mod http;
+pub mod mempool;
 pub mod post;
 pub mod probe;
 pub mod relay;

@@ -1,5 +1,6 @@
 //! Assembling a running agent: the spool, the chain and host probes, the
-//! recorder that spools verdict changes, the uplink and the local HTTP.
+//! recorder that spools verdict changes, the mempool streams, the uplink
+//! and the local HTTP.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -84,6 +85,8 @@ pub struct RunningAgent {
     pub spool: Spool,
     /// Where the HTTP listens.
     pub http_addr: SocketAddr,
+    /// The mempool streams.
+    pub mempool: crate::mempool::Mempool,
 }
 
 /// Starts every part of the agent under `shutdown`.
@@ -218,6 +221,7 @@ pub async fn start(
     );
     let resources = crate::resources::spawn(applier, weights_rx, shutdown);
     let commands = crate::commands::spawn(journal, actions, spool.clone(), resources, shutdown);
+    let mempool = crate::mempool::spawn(valid, shutdown);
     let uplink = uplink::spawn(
         UplinkSettings::new(hello, config.coordinators.clone()),
         UplinkInputs {
@@ -228,6 +232,7 @@ pub async fn start(
             executor: executor.clone(),
             commands,
             weights: Arc::new(weights_tx),
+            mempool: mempool.outbox.clone(),
         },
         creds,
         shutdown,
@@ -239,6 +244,7 @@ pub async fn start(
             sources: sources.clone(),
             uplink: uplink.clone(),
             spool: spool.clone(),
+            mempool: mempool.clone(),
         },
         shutdown,
     );
@@ -247,6 +253,7 @@ pub async fn start(
         uplink,
         spool,
         http_addr,
+        mempool,
     })
 }
 

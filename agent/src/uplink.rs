@@ -136,6 +136,8 @@ pub struct UplinkInputs {
     pub commands: crate::commands::Inbox,
     /// Where the fleet's cgroup weights go.
     pub weights: Arc<watch::Sender<BTreeMap<String, u32>>>,
+    /// Mempool summaries and selected transactions to send.
+    pub mempool: Arc<crate::mempool::outbox::Outbox>,
 }
 
 /// Counters of the uplink's work, for `/metrics`.
@@ -418,6 +420,7 @@ impl Uplink {
             end = self.heartbeats(conn, welcome) => end,
             end = self.deliveries(conn) => end,
             end = self.orders(conn) => end,
+            end = self.mempool(conn) => end,
             reason = conn.closed() => SessionEnd::Lost(reason.to_string()),
         }
     }
@@ -517,6 +520,35 @@ impl Uplink {
                     ))
                 }
                 Err(err) => return SessionEnd::Lost(format!("polling for commands: {err}")),
+            }
+        }
+    }
+
+    /// Sends mempool reports as they come: selected transactions at once
+    /// (what arrives during a send goes with the next), summaries each
+    /// second. Telemetry: what a failed send carried is not sent again.
+    async fn mempool(&self, conn: &quinn::Connection) -> SessionEnd {
+        let outbox = &self.inputs.mempool;
+        loop {
+            let Some(report) = outbox.take() else {
+                outbox.ready().await;
+                continue;
+            };
+            match call::<_, AgentResponse>(
+                conn,
+                &AgentRequest::Mempool(report),
+                self.settings.limits,
+            )
+            .await
+            {
+                Ok(AgentResponse::MempoolTaken) => {}
+                Ok(AgentResponse::NotLeader { leader }) => return SessionEnd::Redirect(leader),
+                Ok(other) => {
+                    return SessionEnd::Lost(format!(
+                        "unexpected answer to a mempool report: {other:?}"
+                    ))
+                }
+                Err(err) => return SessionEnd::Lost(format!("sending a mempool report: {err}")),
             }
         }
     }

@@ -1,0 +1,248 @@
+//! One chain's mempool accounting, free of I/O: dedup by hash with a TTL,
+//! the arrivals and fee caps of the current second, percentiles and a
+//! trailing median when a second completes, and which transactions are
+//! selected for the coordinator. The stream feeds it; time is passed in.
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+
+use alloy::primitives::{Address, B256};
+use mevfleet_common::mempool::{MempoolSummary, Sighting, SightingReason};
+
+use super::decode::PendingTx;
+
+/// How many past seconds' p50 the trailing median looks at.
+const TRAILING_SECONDS: usize = 60;
+
+/// What to select and how long to remember hashes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    /// A transaction worth at least this (wei) is high value.
+    pub high_value_wei: u128,
+    /// Transactions from or to these are forwarded.
+    pub watched: BTreeSet<Address>,
+    /// Forward every transaction.
+    pub forward_all: bool,
+}
+
+/// Hashes seen recently, in two generations: a hash is remembered for
+/// between one and two `ttl_us`, and a generation that reaches `capacity`
+/// is retired early, so memory stays bounded under any arrival rate.
+#[derive(Debug)]
+pub struct Dedup {
+    ttl_us: u64,
+    capacity: usize,
+    current: HashSet<B256>,
+    previous: HashSet<B256>,
+    started_us: u64,
+}
+
+impl Dedup {
+    /// Remembers hashes for `ttl_us`, at most `capacity` per generation.
+    pub fn new(ttl_us: u64, capacity: usize) -> Self {
+        Self {
+            ttl_us,
+            capacity: capacity.max(1),
+            current: HashSet::new(),
+            previous: HashSet::new(),
+            started_us: 0,
+        }
+    }
+
+    /// Whether `hash` is new at `now_us` (and remembers it).
+    pub fn first_time(&mut self, hash: B256, now_us: u64) -> bool {
+        if now_us.saturating_sub(self.started_us) >= self.ttl_us
+            || self.current.len() >= self.capacity
+        {
+            self.previous = std::mem::take(&mut self.current);
+            self.started_us = now_us;
+        }
+        if self.previous.contains(&hash) {
+            return false;
+        }
+        self.current.insert(hash)
+    }
+}
+
+/// One chain's mempool figures.
+#[derive(Debug)]
+pub struct ChainStats {
+    chain: String,
+    selection: Selection,
+    dedup: Dedup,
+    second: u64,
+    arrivals: u64,
+    fees: Vec<u128>,
+    arrivals_total: u64,
+    dropped_total: u64,
+    trailing: VecDeque<f64>,
+    finished: Option<MempoolSummary>,
+}
+
+/// What taking in one transaction gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// Seen before (within the TTL).
+    Duplicate,
+    /// New and not selected.
+    Counted,
+    /// New and selected for the coordinator.
+    Selected(Sighting),
+}
+
+impl ChainStats {
+    /// Empty figures for `chain`.
+    pub fn new(chain: &str, selection: Selection, dedup: Dedup) -> Self {
+        Self {
+            chain: chain.to_owned(),
+            selection,
+            dedup,
+            second: 0,
+            arrivals: 0,
+            fees: Vec::new(),
+            arrivals_total: 0,
+            dropped_total: 0,
+            trailing: VecDeque::with_capacity(TRAILING_SECONDS),
+            finished: None,
+        }
+    }
+
+    /// A hash arrived (hash mode): whether it is new. Its fee and value
+    /// come later with [`Self::fetched`].
+    pub fn hash_arrived(&mut self, hash: B256, now_us: u64) -> bool {
+        if !self.dedup.first_time(hash, now_us) {
+            return false;
+        }
+        self.count_arrival(now_us);
+        true
+    }
+
+    /// A whole transaction arrived at `now_us` (full mode).
+    pub fn arrived(&mut self, tx: &PendingTx, now_us: u64) -> Taken {
+        if !self.dedup.first_time(tx.hash, now_us) {
+            return Taken::Duplicate;
+        }
+        self.count_arrival(now_us);
+        self.describe(tx, now_us)
+    }
+
+    /// A transaction first seen as a hash at `seen_us` was fetched.
+    pub fn fetched(&mut self, tx: &PendingTx, seen_us: u64) -> Taken {
+        self.describe(tx, seen_us)
+    }
+
+    /// Transactions that could not be taken in (bad frames, full queues).
+    pub fn dropped(&mut self, count: u64) {
+        self.dropped_total += count;
+    }
+
+    fn count_arrival(&mut self, now_us: u64) {
+        self.advance(now_us / 1_000_000);
+        self.arrivals += 1;
+        self.arrivals_total += 1;
+    }
+
+    /// Moves to `second`, keeping the summary of the one that ended until
+    /// [`Self::roll`] takes it.
+    fn advance(&mut self, second: u64) {
+        if self.second == 0 {
+            self.second = second;
+        } else if second > self.second {
+            self.finished = Some(self.summary_of_current());
+            self.roll_to(second);
+        }
+    }
+
+    fn describe(&mut self, tx: &PendingTx, seen_us: u64) -> Taken {
+        if let Some(fee) = tx.fee_cap_wei() {
+            if seen_us / 1_000_000 == self.second {
+                self.fees.push(fee);
+            }
+        }
+        let value = tx.value_wei();
+        let watched = |a: &Option<Address>| a.is_some_and(|a| self.selection.watched.contains(&a));
+        let reason = if value >= self.selection.high_value_wei {
+            SightingReason::HighValue
+        } else if watched(&tx.from) || watched(&tx.to) {
+            SightingReason::Watched
+        } else if self.selection.forward_all {
+            SightingReason::All
+        } else {
+            return Taken::Counted;
+        };
+        Taken::Selected(Sighting {
+            chain: self.chain.clone(),
+            hash: tx.hash.to_string(),
+            value_wei: value,
+            from: tx.from.map(|a| a.to_string()),
+            to: tx.to.map(|a| a.to_string()),
+            seen_us,
+            reason,
+        })
+    }
+
+    /// Ends the seconds before `now_us`: the summary of the last second
+    /// that ended and was not taken yet (none before a second has ended).
+    pub fn roll(&mut self, now_us: u64) -> Option<MempoolSummary> {
+        self.advance(now_us / 1_000_000);
+        self.finished.take()
+    }
+
+    fn summary_of_current(&self) -> MempoolSummary {
+        MempoolSummary {
+            chain: self.chain.clone(),
+            second: self.second,
+            streaming: true,
+            arrivals: self.arrivals,
+            arrivals_total: self.arrivals_total,
+            dropped_total: self.dropped_total,
+            pending: None,
+            queued: None,
+            fee_gwei: percentiles(&self.fees),
+            trailing_p50_gwei: median(self.trailing.iter().copied().collect()),
+            error: None,
+        }
+    }
+
+    fn roll_to(&mut self, second: u64) {
+        if let Some([p50, _, _]) = percentiles(&self.fees) {
+            if self.trailing.len() == TRAILING_SECONDS {
+                self.trailing.pop_front();
+            }
+            self.trailing.push_back(p50);
+        }
+        self.second = second;
+        self.arrivals = 0;
+        self.fees.clear();
+    }
+}
+
+/// p50, p90 and p99 of fee caps in wei, as gwei (nearest rank).
+fn percentiles(fees: &[u128]) -> Option<[f64; 3]> {
+    if fees.is_empty() {
+        return None;
+    }
+    let mut sorted = fees.to_vec();
+    sorted.sort_unstable();
+    let rank = |p: f64| {
+        let index = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+        sorted[index] as f64 / 1e9
+    };
+    Some([rank(0.50), rank(0.90), rank(0.99)])
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    })
+}
+
+#[cfg(test)]
+#[path = "stats_tests.rs"]
+mod tests;

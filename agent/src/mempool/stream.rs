@@ -1,0 +1,437 @@
+//! One chain's mempool stream: a WebSocket session to the node subscribed
+//! to `newPendingTransactions` (whole transactions, or hashes fetched in
+//! batches where the node has no full mode), with a watchdog that
+//! resubscribes a silent stream and a backoff between reconnects; a ticker
+//! that closes each second with `txpool_status`; and the hand-off of
+//! summaries and selected transactions to the outbox. Nothing here waits
+//! on the uplink: what does not fit is counted and dropped.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy::primitives::B256;
+use futures::{SinkExt, StreamExt};
+use mevfleet_common::shutdown::Shutdown;
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, info_span, warn, Instrument};
+use url::Url;
+
+use super::decode::{decode, Frame, PendingTx};
+use super::outbox::Outbox;
+use super::stats::{ChainStats, Taken};
+use crate::post::{client, post_json, HttpClient};
+use crate::uplink::Backoff;
+
+/// Request ids of the two ways to subscribe.
+const SUBSCRIBE_FULL: u64 = 1;
+const SUBSCRIBE_HASHES: u64 = 2;
+
+/// How long connecting and subscribing may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one `txpool_status` or fetch may take.
+const RPC_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Hashes waiting to be fetched; more are dropped (and counted).
+const FETCH_QUEUE: usize = 10_000;
+
+/// Transactions fetched in one JSON-RPC batch.
+const FETCH_BATCH: usize = 100;
+
+/// Settings of one chain's stream.
+#[derive(Clone, Debug)]
+pub struct StreamSettings {
+    /// The chain.
+    pub chain: String,
+    /// The node's WebSocket URL.
+    pub ws: Url,
+    /// The node's JSON-RPC URL (for `txpool_status` and fetches).
+    pub rpc: Url,
+    /// Ask for whole transactions first.
+    pub full_transactions: bool,
+    /// Resubscribe after this long without a frame.
+    pub silence_timeout: Duration,
+    /// Reconnect delays.
+    pub backoff: Backoff,
+}
+
+/// Counters of one stream, for `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamState {
+    /// Whether the subscription is up.
+    pub streaming: bool,
+    /// Whether it runs in hash mode (fetching each transaction).
+    pub hash_mode: bool,
+    /// Subscriptions made since the agent started (the first included).
+    pub subscriptions: u64,
+    /// Why the stream is down, when it is.
+    pub error: Option<String>,
+}
+
+/// A running stream.
+#[derive(Clone, Debug)]
+pub struct StreamHandle {
+    /// The chain.
+    pub chain: String,
+    /// The stream's state.
+    pub state: watch::Receiver<StreamState>,
+    /// Frames carrying a transaction or hash taken from the socket so far
+    /// (before dedup), counted as they come.
+    pub frames: Arc<AtomicU64>,
+}
+
+/// The wall clock in µs since the Unix epoch (first-seen times compare
+/// across hosts, so they are wall-clock times).
+pub fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Starts the stream, its ticker and (for hash mode) its fetcher.
+pub fn spawn(
+    settings: StreamSettings,
+    stats: ChainStats,
+    outbox: Arc<Outbox>,
+    shutdown: &Shutdown,
+) -> StreamHandle {
+    let (state_tx, state) = watch::channel(StreamState::default());
+    let stats = Arc::new(Mutex::new(stats));
+    let (fetch_tx, fetch_rx) = mpsc::channel(FETCH_QUEUE);
+    let http = client();
+    let chain = settings.chain.clone();
+    let span = info_span!("mempool", chain = %chain);
+
+    let ticker = Ticker {
+        rpc: settings.rpc.clone(),
+        http: http.clone(),
+        stats: stats.clone(),
+        outbox: outbox.clone(),
+        state: state.clone(),
+    };
+    let token = shutdown.token().clone();
+    shutdown.spawn("mempool-ticker", ticker.run(token).instrument(span.clone()));
+
+    let fetcher = Fetcher {
+        rpc: settings.rpc.clone(),
+        http,
+        stats: stats.clone(),
+        outbox: outbox.clone(),
+    };
+    let token = shutdown.token().clone();
+    shutdown.spawn(
+        "mempool-fetcher",
+        fetcher.run(fetch_rx, token).instrument(span.clone()),
+    );
+
+    let frames = Arc::new(AtomicU64::new(0));
+    let stream = Stream {
+        settings,
+        stats,
+        outbox,
+        fetch: fetch_tx,
+        state: state_tx,
+        frames: frames.clone(),
+    };
+    let token = shutdown.token().clone();
+    shutdown.spawn("mempool-stream", stream.run(token).instrument(span));
+    StreamHandle {
+        chain,
+        state,
+        frames,
+    }
+}
+
+fn lock(stats: &Mutex<ChainStats>) -> std::sync::MutexGuard<'_, ChainStats> {
+    stats
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn hand_over(outbox: &Outbox, taken: Taken) {
+    if let Taken::Selected(sighting) = taken {
+        outbox.sighting(sighting);
+    }
+}
+
+struct Stream {
+    settings: StreamSettings,
+    stats: Arc<Mutex<ChainStats>>,
+    outbox: Arc<Outbox>,
+    fetch: mpsc::Sender<(B256, u64)>,
+    state: watch::Sender<StreamState>,
+    frames: Arc<AtomicU64>,
+}
+
+/// How a session ended.
+enum Ended {
+    Shutdown,
+    /// It had been subscribed (the backoff starts over).
+    AfterStreaming(String),
+    /// It never got subscribed.
+    Failed(String),
+}
+
+impl Stream {
+    async fn run(self, shutdown: CancellationToken) {
+        let mut full = self.settings.full_transactions;
+        let mut attempt = 0u32;
+        loop {
+            let reason = match self.session(&mut full, &shutdown).await {
+                Ended::Shutdown => break,
+                Ended::AfterStreaming(reason) => {
+                    attempt = 0;
+                    reason
+                }
+                Ended::Failed(reason) => reason,
+            };
+            self.state.send_modify(|state| {
+                state.streaming = false;
+                state.error = Some(reason.clone());
+            });
+            let delay = self.settings.backoff.delay(attempt);
+            attempt = attempt.saturating_add(1);
+            warn!(reason = %reason, retry_ms = delay.as_millis() as u64, "mempool stream down; resubscribing");
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+        self.state.send_modify(|state| state.streaming = false);
+    }
+
+    /// Connects, subscribes and reads until the socket fails or falls silent.
+    async fn session(&self, full: &mut bool, shutdown: &CancellationToken) -> Ended {
+        let connect = tokio_tungstenite::connect_async(self.settings.ws.as_str());
+        let mut socket = tokio::select! {
+            _ = shutdown.cancelled() => return Ended::Shutdown,
+            connected = tokio::time::timeout(CONNECT_TIMEOUT, connect) => match connected {
+                Ok(Ok((socket, _))) => socket,
+                Ok(Err(err)) => return Ended::Failed(format!("cannot connect to {}: {err}", self.settings.ws)),
+                Err(_) => return Ended::Failed(format!("{} did not accept within {} s", self.settings.ws, CONNECT_TIMEOUT.as_secs())),
+            },
+        };
+        if let Err(err) = socket.send(Message::text(subscribe(*full))).await {
+            return Ended::Failed(format!("cannot subscribe: {err}"));
+        }
+        let mut streaming = false;
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    let _closing = socket.close(None).await;
+                    return Ended::Shutdown;
+                }
+                next = tokio::time::timeout(self.settings.silence_timeout, socket.next()) => next,
+            };
+            let ended = |reason: String| {
+                if streaming {
+                    Ended::AfterStreaming(reason)
+                } else {
+                    Ended::Failed(reason)
+                }
+            };
+            let text = match next {
+                Err(_) => {
+                    return ended(format!(
+                        "no frame for {} ms",
+                        self.settings.silence_timeout.as_millis()
+                    ))
+                }
+                Ok(None) => return ended("the node closed the socket".into()),
+                Ok(Some(Err(err))) => return ended(format!("socket error: {err}")),
+                Ok(Some(Ok(Message::Text(text)))) => text,
+                Ok(Some(Ok(Message::Close(_)))) => {
+                    return ended("the node closed the socket".into())
+                }
+                Ok(Some(Ok(_))) => continue,
+            };
+            let now = unix_us();
+            match decode(text.as_str()) {
+                Ok(Frame::Transaction(tx)) => {
+                    let taken = lock(&self.stats).arrived(&tx, now);
+                    hand_over(&self.outbox, taken);
+                    self.frames.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(Frame::Hash(hash)) => {
+                    self.frames.fetch_add(1, Ordering::Relaxed);
+                    let new = lock(&self.stats).hash_arrived(hash, now);
+                    if new && self.fetch.try_send((hash, now)).is_err() {
+                        lock(&self.stats).dropped(1);
+                    }
+                }
+                Ok(Frame::Subscribed { id }) => {
+                    streaming = true;
+                    let hash_mode = id == SUBSCRIBE_HASHES;
+                    info!(hash_mode, "subscribed to pending transactions");
+                    self.state.send_modify(|state| {
+                        state.streaming = true;
+                        state.hash_mode = hash_mode;
+                        state.subscriptions += 1;
+                        state.error = None;
+                    });
+                }
+                Ok(Frame::Refused { id, message }) if id == SUBSCRIBE_FULL => {
+                    info!(reason = %message, "the node has no full-transaction subscription: fetching by hash");
+                    *full = false;
+                    if let Err(err) = socket.send(Message::text(subscribe(false))).await {
+                        return Ended::Failed(format!("cannot subscribe: {err}"));
+                    }
+                }
+                Ok(Frame::Refused { message, .. }) => {
+                    return Ended::Failed(format!("the node refused the subscription: {message}"))
+                }
+                Ok(Frame::Other) => {}
+                Err(err) => {
+                    debug!(error = %err, "undecodable frame");
+                    lock(&self.stats).dropped(1);
+                }
+            }
+        }
+    }
+}
+
+fn subscribe(full: bool) -> String {
+    let (id, params) = if full {
+        (SUBSCRIBE_FULL, json!(["newPendingTransactions", true]))
+    } else {
+        (SUBSCRIBE_HASHES, json!(["newPendingTransactions"]))
+    };
+    json!({"jsonrpc": "2.0", "id": id, "method": "eth_subscribe", "params": params}).to_string()
+}
+
+/// Closes each second: rolls the stats, adds `txpool_status`, and hands
+/// the summary to the outbox.
+struct Ticker {
+    rpc: Url,
+    http: HttpClient,
+    stats: Arc<Mutex<ChainStats>>,
+    outbox: Arc<Outbox>,
+    state: watch::Receiver<StreamState>,
+}
+
+impl Ticker {
+    async fn run(self, shutdown: CancellationToken) {
+        loop {
+            // Wake just after the next whole second.
+            let now = unix_us();
+            let wait = Duration::from_micros(1_000_000 - now % 1_000_000 + 2_000);
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let pool = self.txpool_status().await;
+            let now = unix_us();
+            let state = self.state.borrow().clone();
+            let rolled = lock(&self.stats).roll(now);
+            if let Some(mut summary) = rolled {
+                summary.streaming = state.streaming;
+                summary.error = state.error;
+                if let Some((pending, queued)) = pool {
+                    summary.pending = Some(pending);
+                    summary.queued = Some(queued);
+                }
+                self.outbox.summary(summary);
+            }
+        }
+    }
+
+    /// The node's pending and queued counts, where it answers `txpool_status`.
+    async fn txpool_status(&self) -> Option<(u64, u64)> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "txpool_status", "params": []});
+        let (_, bytes) = post_json(
+            &self.http,
+            &self.rpc,
+            &[],
+            body.to_string().into(),
+            RPC_TIMEOUT,
+        )
+        .await
+        .ok()?;
+        let answer: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let count = |key: &str| {
+            let text = answer["result"][key].as_str()?;
+            u64::from_str_radix(text.trim_start_matches("0x"), 16).ok()
+        };
+        Some((count("pending")?, count("queued")?))
+    }
+}
+
+/// Fetches transactions first seen as hashes, in batches.
+struct Fetcher {
+    rpc: Url,
+    http: HttpClient,
+    stats: Arc<Mutex<ChainStats>>,
+    outbox: Arc<Outbox>,
+}
+
+impl Fetcher {
+    async fn run(self, mut hashes: mpsc::Receiver<(B256, u64)>, shutdown: CancellationToken) {
+        let mut batch = Vec::with_capacity(FETCH_BATCH);
+        loop {
+            let received = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                received = hashes.recv_many(&mut batch, FETCH_BATCH) => received,
+            };
+            if received == 0 {
+                break;
+            }
+            self.fetch(&batch).await;
+            batch.clear();
+        }
+    }
+
+    async fn fetch(&self, batch: &[(B256, u64)]) {
+        let body: Vec<_> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, (hash, _))| {
+                json!({"jsonrpc": "2.0", "id": i, "method": "eth_getTransactionByHash", "params": [hash]})
+            })
+            .collect();
+        let answer = post_json(
+            &self.http,
+            &self.rpc,
+            &[],
+            serde_json::to_vec(&body).unwrap_or_default().into(),
+            RPC_TIMEOUT,
+        )
+        .await;
+        let replies: Vec<Reply> = match answer.map(|(_, bytes)| serde_json::from_slice(&bytes)) {
+            Ok(Ok(replies)) => replies,
+            Ok(Err(err)) => {
+                debug!(error = %err, "bad answer to a fetch");
+                Vec::new()
+            }
+            Err(err) => {
+                debug!(error = %err, "fetch failed");
+                Vec::new()
+            }
+        };
+        let mut fetched = 0;
+        for reply in replies {
+            let (Some(tx), Some((_, seen_us))) = (reply.result, batch.get(reply.id)) else {
+                continue;
+            };
+            fetched += 1;
+            let taken = lock(&self.stats).fetched(&tx, *seen_us);
+            hand_over(&self.outbox, taken);
+        }
+        // Gone from the pool before it was fetched, or the node failed.
+        let missing = batch.len().saturating_sub(fetched) as u64;
+        if missing > 0 {
+            lock(&self.stats).dropped(missing);
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Reply {
+    id: usize,
+    #[serde(default)]
+    result: Option<PendingTx>,
+}
