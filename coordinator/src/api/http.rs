@@ -1,6 +1,6 @@
 //! The coordinator's HTTP server (loopback by default): `/metrics`, the
-//! fleet as JSON at `/api/status`, `/api/agents`, `/api/chains` and
-//! `/api/check`, and execution outcomes at `/mev/stats` and `/mev/profits`
+//! fleet as JSON at `/api/status`, `/api/agents`, `/api/chains`,
+//! `/api/check` and `/api/mempool`, and execution outcomes at `/mev/stats` and `/mev/profits`
 //! (answered by the leader wherever the request arrives). Writes
 //! (`POST /mev/config`) need a bearer token bound to a role.
 
@@ -34,6 +34,7 @@ pub fn spawn(listener: TcpListener, fleet: Arc<Fleet>, shutdown: &Shutdown) {
         .route("/api/agents", get(api_agents))
         .route("/api/chains", get(api_chains))
         .route("/api/check", get(api_check))
+        .route("/api/mempool", get(api_mempool))
         .route("/mev/stats", get(mev_stats))
         .route("/mev/profits", get(mev_profits))
         .route("/mev/config", post(post_mev_config))
@@ -73,6 +74,10 @@ async fn api_chains(fleet: State<Arc<Fleet>>) -> Response {
 
 async fn api_check(fleet: State<Arc<Fleet>>) -> Response {
     fleet_json(fleet, |view| json!(view.checks)).await
+}
+
+async fn api_mempool(fleet: State<Arc<Fleet>>) -> Response {
+    fleet_json(fleet, |view| json!(view.mempool)).await
 }
 
 async fn mev_stats(fleet: State<Arc<Fleet>>) -> Response {

@@ -1,12 +1,13 @@
 //! The coordinator's Prometheus exposition: Raft term, leadership, log,
 //! commit and applied indexes, apply lag, snapshots, and per-peer
-//! replication lag (on the leader), and the agents registered and connected.
+//! replication lag (on the leader), the agents registered and connected,
+//! and each streamed chain's mempool (on the leader).
 
 use openraft::ServerState;
 
 use std::time::Instant;
 
-use mevfleet_common::exposition::Exposition;
+use mevfleet_common::exposition::{label, Exposition};
 
 use crate::fleet::Fleet;
 
@@ -134,6 +135,64 @@ pub async fn render(fleet: &Fleet) -> String {
             "Agents whose heartbeats arrive (leader only).",
             connected,
         );
+        mempool_metrics(&mut out, fleet);
     }
     out.finish()
+}
+
+/// The mempool window's figures, per chain (and agent for first sightings).
+fn mempool_metrics(out: &mut Exposition, fleet: &Fleet) {
+    let view = crate::fleet::mempool::view(
+        &fleet.mempool().snapshot(Instant::now()),
+        fleet.policy().alerts.gas_spike_multiplier,
+    );
+    let chain = |c: &str| label("chain", c);
+    out.family(
+        "mevfleet_mempool_rate_per_second",
+        "gauge",
+        "New pending transactions a second (the busiest agent's last second).",
+    );
+    for c in &view {
+        out.sample(
+            "mevfleet_mempool_rate_per_second",
+            &chain(&c.chain),
+            c.rate_per_s,
+        );
+    }
+    out.family(
+        "mevfleet_mempool_pending",
+        "gauge",
+        "Pending transactions in the pool (the highest agent's txpool_status).",
+    );
+    for c in &view {
+        if let Some(pending) = c.pending {
+            out.sample("mevfleet_mempool_pending", &chain(&c.chain), pending);
+        }
+    }
+    out.family(
+        "mevfleet_mempool_gas_spike",
+        "gauge",
+        "1 while the median fee cap is over alerts.gas_spike_multiplier times its trailing median.",
+    );
+    for c in &view {
+        out.sample(
+            "mevfleet_mempool_gas_spike",
+            &chain(&c.chain),
+            u8::from(c.gas_spike),
+        );
+    }
+    out.family(
+        "mevfleet_mempool_first_seen_share",
+        "gauge",
+        "Share of the transactions two agents or more saw that this agent saw first.",
+    );
+    for c in &view {
+        for row in &c.first_seen {
+            out.sample(
+                "mevfleet_mempool_first_seen_share",
+                &format!("{},{}", chain(&c.chain), label("agent", &row.agent)),
+                row.share,
+            );
+        }
+    }
 }

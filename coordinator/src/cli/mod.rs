@@ -11,6 +11,7 @@ mod dev;
 mod execution;
 mod fleet;
 mod maintenance;
+mod mempool;
 mod mev;
 mod output;
 mod ping;
@@ -94,6 +95,9 @@ pub enum Command {
     Resume,
     /// Put one agent in safe mode (its gateways refuse every write) or out.
     SafeMode(execution::SafeModeArgs),
+    /// The mempool of each streamed chain: rates, pool, fees, gas spikes,
+    /// high-value transactions and which agent sees transactions first.
+    Mempool(mempool::MempoolArgs),
     /// The executor gateways' MEV guards.
     #[command(subcommand)]
     Mev(mev::MevCommand),
@@ -156,6 +160,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::EmergencyStop => {
             execution::emergency_stop(true, &connect::Target::from_cli(&cli)?, cli.output).await
+        }
+        Command::Mempool(args) => {
+            mempool::run(args, &connect::Target::from_cli(&cli)?, cli.output).await
         }
         Command::Mev(command) => {
             mev::run(command, &connect::Target::from_cli(&cli)?, cli.output).await

@@ -114,6 +114,7 @@ pub fn assess(input: AssessInput<'_>) -> FleetView {
             input.now_ms,
             (input.policy.alerts.missed_opportunity_eth * 1e18) as u128,
         ),
+        mempool: Vec::new(),
     }
 }
 

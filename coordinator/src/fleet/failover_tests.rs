@@ -28,6 +28,7 @@ fn view(agents: Vec<AgentView>) -> FleetView {
             members: Vec::new(),
         },
         mev: Default::default(),
+        mempool: Vec::new(),
     }
 }
 

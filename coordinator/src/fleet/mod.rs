@@ -8,6 +8,7 @@ pub mod failover;
 pub mod lease;
 pub mod live;
 pub mod maintenance;
+pub mod mempool;
 pub mod mev;
 mod orders;
 pub mod policy;
@@ -72,6 +73,8 @@ pub struct Fleet {
     routine_looked: std::sync::Mutex<Option<Instant>>,
     /// Per agent: woken when its next heartbeat should come at once.
     wakes: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Notify>>>,
+    /// The mempool summaries and forwarded transactions (leader only).
+    mempool: mempool::MempoolWindow,
 }
 
 /// Where the leader is, as this member knows right now.
@@ -95,6 +98,7 @@ impl Fleet {
             weights: Default::default(),
             routine_looked: Default::default(),
             wakes: Default::default(),
+            mempool: Default::default(),
         })
     }
 
@@ -106,6 +110,24 @@ impl Fleet {
     /// The live view (empty unless this member leads).
     pub fn live(&self) -> &LiveView {
         &self.live
+    }
+
+    /// The mempool window (empty unless this member leads).
+    pub fn mempool(&self) -> &mempool::MempoolWindow {
+        &self.mempool
+    }
+
+    /// An agent's mempool report into the window, or where the leader is.
+    pub fn mempool_report(
+        &self,
+        peer: &PeerIdentity,
+        report: mevfleet_common::mempool::MempoolReport,
+    ) -> AgentResponse {
+        if let Leadership::Elsewhere(leader) = self.leadership() {
+            return AgentResponse::NotLeader { leader };
+        }
+        self.mempool.take(&peer.name, report, Instant::now());
+        AgentResponse::MempoolTaken
     }
 
     /// The limits.
@@ -414,7 +436,12 @@ impl Fleet {
             return Err(NodeError::NotLeader);
         }
         let cluster = self.core.cluster_status().await;
-        Ok(self.assess_now(cluster).await)
+        let mut view = self.assess_now(cluster).await;
+        view.mempool = mempool::view(
+            &self.mempool.snapshot(Instant::now()),
+            self.policy.alerts.gas_spike_multiplier,
+        );
+        Ok(view)
     }
 
     async fn assess_now(&self, cluster: ClusterStatus) -> FleetView {
@@ -562,6 +589,7 @@ impl Fleet {
                         fleet.live.stepped_down();
                         fleet.book().stepped_down();
                     }
+                    fleet.mempool.clear();
                 }
                 tokio::select! {
                     _ = token.cancelled() => break,

@@ -60,6 +60,7 @@ impl Handler for AgentService {
             AgentRequest::Orders { known, wait_ms } => {
                 Ok(self.fleet.orders(peer, &known, wait_ms).await)
             }
+            AgentRequest::Mempool(report) => Ok(self.fleet.mempool_report(peer, report)),
         }
     }
 }
