@@ -73,8 +73,15 @@ pub enum Frame {
 
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("bad frame from the node: {0}")]
-pub struct DecodeError(#[from] serde_json::Error);
+pub enum DecodeError {
+    /// Not JSON, or not a JSON-RPC message.
+    #[error("bad frame from the node: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A pending-transaction notification whose result is neither a
+    /// transaction nor a hash.
+    #[error("bad pending transaction from the node: {0}")]
+    Payload(String),
+}
 
 /// Decodes one text frame.
 pub fn decode(text: &str) -> Result<Frame, DecodeError> {
@@ -83,10 +90,11 @@ pub fn decode(text: &str) -> Result<Frame, DecodeError> {
         if envelope.method.as_deref() != Some("eth_subscription") {
             return Ok(Frame::Other);
         }
-        return Ok(match params.result {
-            Payload::Transaction(tx) => Frame::Transaction(tx),
-            Payload::Hash(hash) => Frame::Hash(hash),
-        });
+        return match params.result {
+            Payload::Transaction(tx) => Ok(Frame::Transaction(tx)),
+            Payload::Hash(hash) => Ok(Frame::Hash(hash)),
+            Payload::Malformed(why) => Err(DecodeError::Payload(why)),
+        };
     }
     let Some(id) = envelope.id else {
         return Ok(Frame::Other);
@@ -130,10 +138,13 @@ struct Params {
 }
 
 /// A notification's result: a transaction object or a hash string, told
-/// apart by its JSON type without buffering it.
+/// apart by its JSON type without buffering it. Anything else is kept as
+/// malformed rather than failing the frame: only the method (which may come
+/// after `params`) says whether it matters.
 enum Payload {
     Transaction(PendingTx),
     Hash(B256),
+    Malformed(String),
 }
 
 impl<'de> Deserialize<'de> for Payload {
@@ -148,7 +159,34 @@ impl<'de> Deserialize<'de> for Payload {
             }
 
             fn visit_str<E: de::Error>(self, value: &str) -> Result<Payload, E> {
-                value.parse().map(Payload::Hash).map_err(E::custom)
+                Ok(value.parse().map(Payload::Hash).unwrap_or_else(|_| {
+                    Payload::Malformed(format!("`{value}` is not a transaction hash"))
+                }))
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Payload, E> {
+                Ok(Payload::Malformed("a boolean result".into()))
+            }
+
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Payload, E> {
+                Ok(Payload::Malformed("a number result".into()))
+            }
+
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Payload, E> {
+                Ok(Payload::Malformed("a number result".into()))
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Payload, E> {
+                Ok(Payload::Malformed("a number result".into()))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Payload, E> {
+                Ok(Payload::Malformed("a null result".into()))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Payload, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Payload::Malformed("an array result".into()))
             }
 
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Payload, A::Error> {
