@@ -26,7 +26,8 @@ pub struct MempoolSummary {
     pub pending: Option<u64>,
     /// `txpool_status` queued, when the node answers it.
     pub queued: Option<u64>,
-    /// Fee cap percentiles (gwei) of that second's arrivals: p50, p90, p99.
+    /// Fee cap percentiles (gwei): p50, p90, p99 of the arrivals of the
+    /// latest second that had any (a quiet chain keeps its last fees).
     pub fee_gwei: Option<[f64; 3]>,
     /// The median of the preceding seconds' p50 (gwei), for spotting spikes.
     pub trailing_p50_gwei: Option<f64>,
@@ -89,9 +90,9 @@ pub struct MempoolView {
     pub pending: Option<u64>,
     /// Queued transactions (`txpool_status`, the highest agent's).
     pub queued: Option<u64>,
-    /// The median fee cap of the last second (gwei).
+    /// The median fee cap of the latest second with arrivals (gwei).
     pub fee_p50_gwei: Option<f64>,
-    /// The 90th percentile fee cap of the last second (gwei).
+    /// The 90th percentile fee cap of that second (gwei).
     pub fee_p90_gwei: Option<f64>,
     /// The trailing median of the p50 (gwei).
     pub trailing_p50_gwei: Option<f64>,

@@ -76,6 +76,7 @@ pub struct ChainStats {
     dropped_total: u64,
     trailing: VecDeque<f64>,
     finished: Option<MempoolSummary>,
+    last_fees: Option<[f64; 3]>,
 }
 
 /// What taking in one transaction gave.
@@ -103,6 +104,7 @@ impl ChainStats {
             dropped_total: 0,
             trailing: VecDeque::with_capacity(TRAILING_SECONDS),
             finished: None,
+            last_fees: None,
         }
     }
 
@@ -197,14 +199,15 @@ impl ChainStats {
             dropped_total: self.dropped_total,
             pending: None,
             queued: None,
-            fee_gwei: percentiles(&self.fees),
+            fee_gwei: percentiles(&self.fees).or(self.last_fees),
             trailing_p50_gwei: median(self.trailing.iter().copied().collect()),
             error: None,
         }
     }
 
     fn roll_to(&mut self, second: u64) {
-        if let Some([p50, _, _]) = percentiles(&self.fees) {
+        if let Some(fees @ [p50, _, _]) = percentiles(&self.fees) {
+            self.last_fees = Some(fees);
             if self.trailing.len() == TRAILING_SECONDS {
                 self.trailing.pop_front();
             }

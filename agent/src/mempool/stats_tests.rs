@@ -50,7 +50,11 @@ fn a_second_summarises_its_arrivals_and_fee_percentiles() {
         .roll(T0 + 2 * SECOND)
         .expect("an empty second is reported");
     assert_eq!((next.arrivals, next.arrivals_total), (0, 10));
-    assert_eq!(next.fee_gwei, None);
+    assert_eq!(
+        next.fee_gwei,
+        Some([5.0, 9.0, 10.0]),
+        "a quiet second keeps the last fees"
+    );
     assert_eq!(next.trailing_p50_gwei, Some(5.0));
 }
 
