@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use mevfleet_tests::anvil::{DEV_ACCOUNT, OTHER_ACCOUNT};
-use mevfleet_tests::{http_get, init_logs, json_rpc, wait_until, Anvil, TestFleet, DEFAULT_DEADLINE};
+use mevfleet_tests::{
+    http_get, init_logs, json_rpc, wait_until, Anvil, TestFleet, DEFAULT_DEADLINE,
+};
 use serde_json::{json, Value};
 
 const ETH: u128 = 1_000_000_000_000_000_000;
@@ -38,7 +40,10 @@ async fn mempool_of(fleet: &TestFleet) -> Option<Value> {
 }
 
 fn agent_of<'a>(chain: &'a Value, agent: &str) -> Option<&'a Value> {
-    chain["agents"].as_array()?.iter().find(|a| a["agent"] == agent)
+    chain["agents"]
+        .as_array()?
+        .iter()
+        .find(|a| a["agent"] == agent)
 }
 
 /// Waits until the view passes `check`; returns the chain's entry.
@@ -85,7 +90,11 @@ async fn sent_transactions_are_counted_and_a_large_one_is_listed() -> anyhow::Re
     let mut fleet = TestFleet::start(1).await?;
     fleet.add_agent_with("host-a", &[], &streaming(&anvil, ""))?;
     // The same pool in hash mode: every transaction is fetched by hash.
-    fleet.add_agent_with("host-h", &[], &streaming(&anvil, "full_transactions = false"))?;
+    fleet.add_agent_with(
+        "host-h",
+        &[],
+        &streaming(&anvil, "full_transactions = false"),
+    )?;
 
     // --- both streams up
     wait_view(&fleet, "both agents streaming", |chain| {
@@ -107,16 +116,30 @@ async fn sent_transactions_are_counted_and_a_large_one_is_listed() -> anyhow::Re
     })
     .await?;
     assert_eq!(chain["queued"], 0);
-    let high: Vec<&Value> = chain["high_value"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
-    assert_eq!(high.len(), 1, "only the 2 ETH transfer is high value: {chain}");
+    let high: Vec<&Value> = chain["high_value"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        high.len(),
+        1,
+        "only the 2 ETH transfer is high value: {chain}"
+    );
     assert_eq!(high[0]["hash"], big.as_str());
     assert_eq!(high[0]["value_wei"], (2 * ETH).to_string());
     assert!(["host-a", "host-h"].contains(&high[0]["first_seen_by"].as_str().unwrap_or("")));
     // Hash mode fetched the fees too: both agents report a median.
-    wait_view(&fleet, "a fee median", |chain| chain["fee_p50_gwei"].as_f64().is_some()).await?;
+    wait_view(&fleet, "a fee median", |chain| {
+        chain["fee_p50_gwei"].as_f64().is_some()
+    })
+    .await?;
 
     // --- the same on the coordinator's HTTP and the agent's metrics
-    let member = fleet.members.values().next().ok_or_else(|| anyhow::anyhow!("no member"))?;
+    let member = fleet
+        .members
+        .values()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no member"))?;
     let api: Value = serde_json::from_str(&http_get(member.http, "/api/mempool").await?)?;
     assert_eq!(api[0]["chain"], "ethereum");
     assert_eq!(api[0]["high_value"][0]["hash"], big.as_str());
@@ -131,7 +154,10 @@ async fn sent_transactions_are_counted_and_a_large_one_is_listed() -> anyhow::Re
     // --- the table names the chain; an unknown chain is a usage error
     let (code, table, _) = fleet.cli(&["mempool"]).await?;
     assert_eq!(code, 0);
-    assert!(table.contains("ethereum") && table.contains(&big), "{table}");
+    assert!(
+        table.contains("ethereum") && table.contains(&big),
+        "{table}"
+    );
     let (code, _, stderr) = fleet.cli(&["mempool", "--chain", "dogecoin"]).await?;
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("no chain `dogecoin`"), "{stderr}");
@@ -156,7 +182,9 @@ async fn the_host_fed_first_is_named_first() -> anyhow::Result<()> {
     // --- the same transactions, to one node first and the other later
     let sent = 8u64;
     for nonce in 0..sent {
-        let raw = early.signed_transfer(nonce, 1 + u128::from(nonce), 2).await?;
+        let raw = early
+            .signed_transfer(nonce, 1 + u128::from(nonce), 2)
+            .await?;
         send_raw(&early, &raw).await?;
         tokio::time::sleep(FEED_GAP).await;
         send_raw(&late, &raw).await?;
@@ -208,11 +236,16 @@ async fn a_restarted_node_is_streamed_again() -> anyhow::Result<()> {
     // A fresh chain: another value gives another hash (the first is still
     // remembered by the dedup and would not count again).
     send_value(&anvil, 11).await?;
-    wait_view(&fleet, "the new transaction counted", |chain| total(chain, "host-a") == 2).await?;
+    wait_view(&fleet, "the new transaction counted", |chain| {
+        total(chain, "host-a") == 2
+    })
+    .await?;
     let metrics = fleet.agent("host-a")?.get("/metrics").await?;
     let resubscribed = metrics
         .lines()
-        .find_map(|l| l.strip_prefix("mevfleet_agent_mempool_subscriptions_total{chain=\"ethereum\"} "))
+        .find_map(|l| {
+            l.strip_prefix("mevfleet_agent_mempool_subscriptions_total{chain=\"ethereum\"} ")
+        })
         .and_then(|v| v.trim().parse::<u64>().ok());
     assert!(resubscribed.is_some_and(|n| n >= 2), "{metrics}");
     fleet.stop().await
