@@ -161,3 +161,28 @@ pub struct AgentMempoolView {
     /// Why its stream is down, when it is.
     pub error: Option<String>,
 }
+
+/// The median of `values` (the mean of the middle two for an even count);
+/// none when empty. Sorts `values`.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(super::median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(super::median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(super::median(&mut []), None);
+    }
+}

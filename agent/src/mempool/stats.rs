@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use alloy::primitives::{Address, B256};
-use mevfleet_common::mempool::{MempoolSummary, Sighting, SightingReason};
+use mevfleet_common::mempool::{median, MempoolSummary, Sighting, SightingReason};
 
 use super::decode::PendingTx;
 
@@ -200,7 +200,7 @@ impl ChainStats {
             pending: None,
             queued: None,
             fee_gwei: percentiles(&self.fees).or(self.last_fees),
-            trailing_p50_gwei: median(self.trailing.iter().copied().collect()),
+            trailing_p50_gwei: median(&mut self.trailing.iter().copied().collect::<Vec<_>>()),
             error: None,
         }
     }
@@ -231,19 +231,6 @@ fn percentiles(fees: &[u128]) -> Option<[f64; 3]> {
         sorted[index] as f64 / 1e9
     };
     Some([rank(0.50), rank(0.90), rank(0.99)])
-}
-
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_unstable_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 0 {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    })
 }
 
 #[cfg(test)]

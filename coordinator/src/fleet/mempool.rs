@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use mevfleet_common::mempool::{
-    AgentMempoolView, FirstSeenView, HighValueView, MempoolReport, MempoolSummary, MempoolView,
-    SightingReason,
+    median, AgentMempoolView, FirstSeenView, HighValueView, MempoolReport, MempoolSummary,
+    MempoolView, SightingReason,
 };
 
 /// How long a forwarded transaction stays in the window.
@@ -280,19 +280,6 @@ pub fn first_seen(forwarded: &[Forwarded]) -> Vec<FirstSeenView> {
         .collect();
     table.sort_by(|a, b| b.share.total_cmp(&a.share).then(a.agent.cmp(&b.agent)));
     table
-}
-
-fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_unstable_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 0 {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    })
 }
 
 #[cfg(test)]
