@@ -208,6 +208,25 @@ async fn the_host_fed_first_is_named_first() -> anyhow::Result<()> {
     );
     assert_eq!(rows[1]["agent"], "host-late");
     assert_eq!(rows[1]["share"], 0.0);
+    // Both hosts forwarded every one: each has a delay from sighting to the
+    // leader's receipt, on one machine's clock so never below zero.
+    for id in ["host-early", "host-late"] {
+        let delay = agent_of(&chain, id).map(|a| a["forward_delay_ms"].clone());
+        let p50 = delay.as_ref().and_then(|d| d[0].as_f64());
+        let p99 = delay.as_ref().and_then(|d| d[1].as_f64());
+        assert!(
+            matches!((p50, p99), (Some(p50), Some(p99)) if 0.0 <= p50 && p50 <= p99),
+            "{id}: {delay:?}"
+        );
+    }
+    let leader = fleet.leader().await?;
+    let metrics = http_get(fleet.members[&leader].http, "/metrics").await?;
+    assert!(
+        metrics.contains(
+            "mevfleet_mempool_forward_delay_p99_seconds{chain=\"ethereum\",agent=\"host-early\"}"
+        ),
+        "{metrics}"
+    );
     fleet.stop().await
 }
 

@@ -1,4 +1,7 @@
-//! Shared pieces of the mevfleet benchmarks: latency statistics.
+//! Shared pieces of the mevfleet benchmarks: latency statistics and the
+//! mempool firehose.
+
+pub mod firehose;
 
 use std::time::Duration;
 

@@ -80,7 +80,7 @@ pub struct MempoolReport {
 }
 
 /// One chain's mempool across the fleet (the contract's `mempool` element).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MempoolView {
     /// The chain.
     pub chain: String,
@@ -160,6 +160,20 @@ pub struct AgentMempoolView {
     pub fee_p50_gwei: Option<f64>,
     /// Why its stream is down, when it is.
     pub error: Option<String>,
+    /// From its sighting of a forwarded transaction to the leader's receipt
+    /// of it, over the window: p50 and p99, ms (on the two hosts' clocks,
+    /// so it includes their skew). None before its first forwarded one.
+    #[serde(default)]
+    pub forward_delay_ms: Option<[f64; 2]>,
+}
+
+/// The wall clock in µs since the Unix epoch (first-seen times compare
+/// across hosts, so they are wall-clock times).
+pub fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 /// The median of `values` (the mean of the middle two for an even count);

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Mempool ingest: the agent's stream (decode, dedup, stats, selection into
+# Mempool: ingest of the agent's stream (decode, dedup, stats, selection into
 # the uplink's outbox) on one core against a plain frame reader, both fed by
-# an in-process WebSocket firehose of distinct pending transactions.
-# Release build. Usage: scripts/bench/mempool.sh [--transactions N] [--rounds R]
+# an in-process WebSocket firehose of distinct pending transactions; then the
+# delay from the node's send to the agent's sighting (in process) and from the
+# sighting to the leader's receipt (a real agent and coordinator over QUIC),
+# at a steady rate. Release build.
+# Usage: scripts/bench/mempool.sh [--transactions N] [--rounds R]
+#        [--paced-rate TX_PER_S] [--paced-seconds S]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mevfleet/target}"
 ./scripts/setup.sh
-cargo build --release --locked -p mevfleet-bench --bin mempool
+cargo build --release --locked -p mevfleet-coordinator -p mevfleet-agent -p mevfleet-bench --bins
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)" >&2
 exec "$CARGO_TARGET_DIR/release/mempool" "$@"

@@ -8,10 +8,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use alloy::primitives::B256;
 use futures::{SinkExt, StreamExt};
+use mevfleet_common::mempool::unix_us;
 use mevfleet_common::shutdown::Shutdown;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
@@ -82,15 +83,6 @@ pub struct StreamHandle {
     /// Frames carrying a transaction or hash taken from the socket so far
     /// (before dedup), counted as they come.
     pub frames: Arc<AtomicU64>,
-}
-
-/// The wall clock in µs since the Unix epoch (first-seen times compare
-/// across hosts, so they are wall-clock times).
-pub fn unix_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
 }
 
 /// Starts the stream, its ticker and (for hash mode) its fetcher.

@@ -1,17 +1,25 @@
-//! `mempool`: how many pending transactions a second the agent's mempool
-//! stream takes in on one core, against the ceiling of a plain reader.
+//! `mempool`: the agent's mempool stream against a plain reader, and the
+//! delay from a node's send to the coordinator's receipt.
 //!
-//! A firehose (a WebSocket server in this process, on its own thread and
-//! core) answers `eth_subscribe` and then sends N distinct
-//! `eth_subscription` notifications shaped like a node's (full pending
-//! transactions), pre-encoded so the server costs little. Each round runs,
-//! one after the other on a fresh connection and a single-threaded runtime:
+//! Ingest: a firehose (`mevfleet_bench::firehose`, its own thread) sends N
+//! distinct pending transactions as fast as the socket takes them. Each
+//! round runs, one after the other on a fresh connection and a
+//! single-threaded runtime (one core):
 //! - the ceiling: a reader that only receives the frames;
 //! - the agent: its real stream (decode with alloy types, dedup, per-second
 //!   stats, selection of high-value transactions into the uplink's outbox,
 //!   drained as the uplink would).
 //!
 //! The rate is frames over the time from the first to the last frame.
+//!
+//! Delay, at a steady rate with a send time stamped into each high-value
+//! transaction:
+//! - node send to the agent's sighting: the same stream in this process,
+//!   reading the sightings out of the outbox;
+//! - the agent's sighting to the leader's receipt: a real agent process
+//!   forwarding to a real coordinator over QUIC, as the leader measures it
+//!   (`forward_delay_ms` of `/api/mempool`).
+//!
 //! Prints one JSON object with each round and the medians.
 
 use std::net::SocketAddr;
@@ -23,25 +31,41 @@ use clap::Parser;
 use futures::{SinkExt, StreamExt};
 use mevfleet_agent::mempool::outbox::Outbox;
 use mevfleet_agent::mempool::stats::{ChainStats, Dedup, Selection};
-use mevfleet_agent::mempool::stream::{self, StreamSettings};
+use mevfleet_agent::mempool::stream::{self, StreamHandle, StreamSettings};
 use mevfleet_agent::uplink::Backoff;
+use mevfleet_bench::firehose::{self, Feed};
+use mevfleet_bench::Latency;
+use mevfleet_common::mempool::MempoolReport;
 use mevfleet_common::shutdown::Shutdown;
+use mevfleet_tests::{http_get, Anvil, TestFleet};
 use serde::Serialize;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Debug, Parser)]
-#[command(about = "Mempool ingest rate of the agent's stream against a plain reader")]
+#[command(
+    about = "Mempool ingest rate of the agent's stream against a plain reader, and forwarding delay"
+)]
 struct Args {
     /// Distinct pending transactions the firehose sends per connection.
     #[arg(long, default_value_t = 500_000)]
-    transactions: usize,
+    transactions: u64,
     /// Every this many transactions one is worth 2 ETH (selected and queued
     /// for the coordinator).
     #[arg(long, default_value_t = 1000)]
-    high_value_every: usize,
+    high_value_every: u64,
     /// Rounds (ceiling, then agent, each round).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Transactions a second for the delay phases.
+    #[arg(long, default_value_t = 10_000)]
+    paced_rate: u64,
+    /// In the delay phases, every this many transactions one is high value.
+    #[arg(long, default_value_t = 100)]
+    paced_high_value_every: u64,
+    /// Seconds each delay phase runs.
+    #[arg(long, default_value_t = 20)]
+    paced_seconds: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -54,84 +78,31 @@ struct Round {
 #[derive(Debug, Serialize)]
 struct Report {
     benchmark: &'static str,
-    transactions: usize,
+    transactions: u64,
     rounds: Vec<Round>,
     median_ceiling_tx_per_s: f64,
     median_agent_tx_per_s: f64,
     median_ratio: f64,
     selected_per_round: usize,
-}
-
-/// A node's notification for transaction `n` (distinct hash and sender nonce).
-fn frame(n: usize, high_value: bool) -> String {
-    let value = if high_value {
-        "0x1bc16d674ec80000"
-    } else {
-        "0x2386f26fc10000"
-    };
-    let fee = 1_000_000_000u64 + (n as u64 % 97) * 10_000_000;
-    format!(
-        r#"{{"jsonrpc":"2.0","method":"eth_subscription","params":{{"subscription":"0xfeed","result":{{"type":"0x2","chainId":"0x1","nonce":"0x{n:x}","gas":"0x5208","maxFeePerGas":"0x{fee:x}","maxPriorityFeePerGas":"0x3b9aca00","to":"0x70997970c51812dc3a010c7d01b50e0d17dc79c8","value":"{value}","accessList":[],"input":"0x","r":"0x16f29b40bdb3494c62e401d713de461fd0e18d99bc589e93d9ca14229e3362c7","s":"0x4019c9fadab16f9c5b9d4871015777724c4f76ba61815f6242c27b6d800e90f6","yParity":"0x1","v":"0x1","hash":"0x{n:064x}","blockHash":null,"blockNumber":null,"transactionIndex":null,"from":"0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266","gasPrice":"0x{fee:x}"}}}}}}"#
-    )
-}
-
-/// Serves every connection the whole firehose, on its own thread.
-fn start_firehose(frames: Arc<Vec<Utf8Bytes>>) -> anyhow::Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::spawn(move || {
-        runtime.block_on(async move {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                return;
-            };
-            while let Ok((socket, _)) = listener.accept().await {
-                // One connection at a time: the rounds take turns.
-                if let Err(err) = serve(socket, &frames).await {
-                    eprintln!("firehose: {err}");
-                }
-            }
-        });
-    });
-    Ok(addr)
-}
-
-async fn serve(socket: tokio::net::TcpStream, frames: &[Utf8Bytes]) -> anyhow::Result<()> {
-    socket.set_nodelay(true)?;
-    let mut ws = tokio_tungstenite::accept_async(socket).await?;
-    // The subscription request, answered with the id it carries.
-    let request = match ws.next().await {
-        Some(Ok(Message::Text(text))) => text,
-        other => anyhow::bail!("expected a subscription request, got {other:?}"),
-    };
-    let id: serde_json::Value = serde_json::from_str(request.as_str())?;
-    ws.send(Message::text(format!(
-        r#"{{"jsonrpc":"2.0","id":{},"result":"0xfeed"}}"#,
-        id["id"]
-    )))
-    .await?;
-    for chunk in frames.chunks(256) {
-        for frame in chunk {
-            ws.feed(Message::Text(frame.clone())).await?;
-        }
-        ws.flush().await?;
-    }
-    // Keep the socket open until the reader hangs up.
-    while let Some(Ok(_)) = ws.next().await {}
-    Ok(())
+    paced_rate: u64,
+    /// Node send to the agent's sighting, in this process.
+    send_to_sighting: Option<Latency>,
+    /// The agent's sighting to the leader's receipt: [p50, p99] ms.
+    sighting_to_leader_ms: Option<[f64; 2]>,
+    /// What the paced firehose sent the real agent, and what the agent
+    /// reports it took in (equal when it kept up).
+    sent_to_agent_process: u64,
+    taken_in_by_agent_process: u64,
 }
 
 /// Receives `count` frames and does nothing else: the ceiling.
-async fn plain_reader(addr: SocketAddr, count: usize) -> anyhow::Result<f64> {
+async fn plain_reader(addr: SocketAddr, count: u64) -> anyhow::Result<f64> {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}")).await?;
     ws.send(Message::text(
         r#"{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newPendingTransactions",true]}"#,
     ))
     .await?;
-    let mut received = 0usize;
+    let mut received = 0u64;
     let mut first = None;
     // The reply to the subscription comes first.
     while received < count + 1 {
@@ -151,11 +122,13 @@ async fn plain_reader(addr: SocketAddr, count: usize) -> anyhow::Result<f64> {
     Ok((count - 1) as f64 / elapsed.as_secs_f64())
 }
 
-/// The agent's stream over `count` frames; returns the rate and how many
-/// transactions were selected for the coordinator.
-async fn agent_stream(addr: SocketAddr, count: usize) -> anyhow::Result<(f64, usize)> {
-    let shutdown = Shutdown::new();
-    let outbox = Arc::new(Outbox::new(100_000));
+/// The agent's real stream on `addr`, selecting transactions over 1 ETH
+/// into `outbox`.
+fn spawn_stream(
+    addr: SocketAddr,
+    outbox: Arc<Outbox>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<StreamHandle> {
     let settings = StreamSettings {
         chain: "ethereum".into(),
         ws: format!("ws://{addr}").parse()?,
@@ -174,31 +147,48 @@ async fn agent_stream(addr: SocketAddr, count: usize) -> anyhow::Result<(f64, us
         },
         Dedup::new(120_000_000, 500_000),
     );
-    let handle = stream::spawn(settings, stats, outbox.clone(), &shutdown);
-    // Drains the outbox as the uplink does.
-    let drain = {
-        let outbox = outbox.clone();
-        tokio::spawn(async move {
-            let mut selected = 0usize;
-            loop {
-                tokio::select! {
-                    _ = outbox.ready() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                }
-                if let Some(report) = outbox.take() {
-                    selected += report.sightings.len();
-                }
-                if Arc::strong_count(&outbox) == 1 {
-                    return selected;
-                }
+    Ok(stream::spawn(settings, stats, outbox, shutdown))
+}
+
+/// Drains `outbox` as the uplink does, handing each report to `each`, until
+/// the outbox is the drain's alone; then returns what `each` kept.
+fn drain<T: Send + 'static>(
+    outbox: Arc<Outbox>,
+    mut kept: T,
+    each: impl Fn(&mut T, MempoolReport) + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = outbox.ready() => {}
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
-        })
-    };
+            if let Some(report) = outbox.take() {
+                each(&mut kept, report);
+            }
+            if Arc::strong_count(&outbox) == 1 {
+                // What is still queued counts too.
+                if let Some(report) = outbox.take() {
+                    each(&mut kept, report);
+                }
+                return kept;
+            }
+        }
+    })
+}
+
+/// The agent's stream over `count` frames; returns the rate and how many
+/// transactions were selected for the coordinator.
+async fn agent_stream(addr: SocketAddr, count: u64) -> anyhow::Result<(f64, usize)> {
+    let shutdown = Shutdown::new();
+    let outbox = Arc::new(Outbox::new(100_000));
+    let handle = spawn_stream(addr, outbox.clone(), &shutdown)?;
+    let selected = drain(outbox, 0usize, |n, report| *n += report.sightings.len());
     let mut ticks = tokio::time::interval(Duration::from_millis(1));
     let mut first = None;
     loop {
         ticks.tick().await;
-        let frames = handle.frames.load(Ordering::Relaxed) as usize;
+        let frames = handle.frames.load(Ordering::Relaxed);
         if frames > 0 && first.is_none() {
             first = Some((Instant::now(), frames));
         }
@@ -211,11 +201,89 @@ async fn agent_stream(addr: SocketAddr, count: usize) -> anyhow::Result<(f64, us
     shutdown.cancel();
     shutdown.wait(Duration::from_secs(5)).await;
     drop(handle);
-    // What is still queued counts as selected too.
-    let queued = outbox.take().map_or(0, |r| r.sightings.len());
-    drop(outbox);
-    let selected = drain.await.unwrap_or(0) + queued;
-    Ok((rate, selected))
+    Ok((rate, selected.await.unwrap_or(0)))
+}
+
+/// The same stream on a paced firehose for `seconds`: the delay from the
+/// firehose's send (stamped in the value) to the agent's sighting.
+async fn send_to_sighting(addr: SocketAddr, seconds: u64) -> anyhow::Result<Option<Latency>> {
+    let shutdown = Shutdown::new();
+    let outbox = Arc::new(Outbox::new(100_000));
+    let handle = spawn_stream(addr, outbox.clone(), &shutdown)?;
+    let delays = drain(outbox, Vec::new(), |delays: &mut Vec<Duration>, report| {
+        for sighting in report.sightings {
+            if let Some(sent_us) = firehose::stamp_of(sighting.value_wei) {
+                delays.push(Duration::from_micros(
+                    sighting.seen_us.saturating_sub(sent_us),
+                ));
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    shutdown.cancel();
+    shutdown.wait(Duration::from_secs(5)).await;
+    drop(handle);
+    let mut delays = delays.await.unwrap_or_default();
+    Ok(Latency::of(&mut delays))
+}
+
+/// A real agent process on a paced firehose (its `ws`; an anvil node is its
+/// `rpc`) forwarding to a one-member coordinator for `seconds`: the
+/// leader's own figure for the delay from sighting to receipt, and how many
+/// transactions the agent reports it took in.
+async fn sighting_to_leader(
+    addr: SocketAddr,
+    seconds: u64,
+) -> anyhow::Result<(Option<[f64; 2]>, u64)> {
+    let anvil = Anvil::start(1, Some(12.0))?;
+    let mut fleet = TestFleet::start(1).await?;
+    let config = format!(
+        "[[chains]]\nname = \"ethereum\"\nrpc = \"{}\"\nws = \"ws://{addr}\"\nmempool = true\n[mempool]\nhigh_value_eth = 1.0\n",
+        anvil.url()
+    );
+    fleet.add_agent_with("host-a", &[], &config)?;
+    let member = fleet
+        .members
+        .values()
+        .next()
+        .map(|m| m.http)
+        .ok_or_else(|| anyhow::anyhow!("no coordinator"))?;
+    let agent = |view: &Value| -> Option<Value> {
+        view.get(0)?["agents"]
+            .as_array()?
+            .iter()
+            .find(|a| a["agent"] == "host-a")
+            .cloned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // The coordinator may not listen yet, nor have a leader: keep asking.
+    loop {
+        let view = http_get(member, "/api/mempool")
+            .await
+            .and_then(|text| serde_json::from_str::<Value>(&text).map_err(anyhow::Error::from));
+        if view
+            .as_ref()
+            .is_ok_and(|view| agent(view).is_some_and(|a| a["streaming"] == true))
+        {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the agent never streamed: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let view: Value = serde_json::from_str(&http_get(member, "/api/mempool").await?)?;
+    fleet.stop().await?;
+    let agent = agent(&view);
+    let delay = agent
+        .as_ref()
+        .and_then(|a| serde_json::from_value(a["forward_delay_ms"].clone()).ok());
+    let arrivals = agent
+        .and_then(|a| a["arrivals_total"].as_u64())
+        .unwrap_or(0);
+    Ok((delay, arrivals))
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -225,10 +293,7 @@ fn median(values: &mut [f64]) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let frames: Vec<Utf8Bytes> = (0..args.transactions)
-        .map(|n| Utf8Bytes::from(frame(n, n % args.high_value_every.max(1) == 0)))
-        .collect();
-    let addr = start_firehose(Arc::new(frames))?;
+    let burst = firehose::start(firehose::burst(args.transactions, args.high_value_every))?;
     // The measured side: one thread, one core.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -236,8 +301,8 @@ fn main() -> anyhow::Result<()> {
     let mut rounds = Vec::new();
     let mut selected_per_round = 0;
     for round in 0..args.rounds {
-        let ceiling = runtime.block_on(plain_reader(addr, args.transactions))?;
-        let (agent, selected) = runtime.block_on(agent_stream(addr, args.transactions))?;
+        let ceiling = runtime.block_on(plain_reader(burst.addr, args.transactions))?;
+        let (agent, selected) = runtime.block_on(agent_stream(burst.addr, args.transactions))?;
         selected_per_round = selected;
         eprintln!("round {round}: ceiling {ceiling:.0}/s, agent {agent:.0}/s, selected {selected}");
         rounds.push(Round {
@@ -246,15 +311,35 @@ fn main() -> anyhow::Result<()> {
             ratio: agent / ceiling,
         });
     }
+    let paced = || Feed::Paced {
+        rate: args.paced_rate,
+        high_value_every: args.paced_high_value_every,
+    };
+    let here = firehose::start(paced())?;
+    let send_to_sighting = runtime.block_on(send_to_sighting(here.addr, args.paced_seconds))?;
+    eprintln!("send to sighting: {send_to_sighting:?}");
+    let remote = firehose::start(paced())?;
+    let (sighting_to_leader, taken_in) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(sighting_to_leader(remote.addr, args.paced_seconds))?;
+    let sent = remote.sent.load(Ordering::Relaxed);
+    eprintln!("sighting to leader: {sighting_to_leader:?}; sent {sent}, taken in {taken_in}");
     let pick = |f: fn(&Round) -> f64| median(&mut rounds.iter().map(f).collect::<Vec<_>>());
     let report = Report {
-        benchmark: "mempool-ingest",
+        benchmark: "mempool",
         transactions: args.transactions,
         median_ceiling_tx_per_s: pick(|r| r.ceiling_tx_per_s),
         median_agent_tx_per_s: pick(|r| r.agent_tx_per_s),
         median_ratio: pick(|r| r.ratio),
         rounds,
         selected_per_round,
+        paced_rate: args.paced_rate,
+        send_to_sighting,
+        sighting_to_leader_ms: sighting_to_leader,
+        sent_to_agent_process: sent,
+        taken_in_by_agent_process: taken_in,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -195,4 +195,20 @@ fn mempool_metrics(out: &mut Exposition, fleet: &Fleet) {
             );
         }
     }
+    out.family(
+        "mevfleet_mempool_forward_delay_p99_seconds",
+        "gauge",
+        "99th percentile over the window of the delay from an agent's sighting to the leader's receipt (includes clock skew between hosts).",
+    );
+    for c in &view {
+        for agent in &c.agents {
+            if let Some([_, p99]) = agent.forward_delay_ms {
+                out.sample(
+                    "mevfleet_mempool_forward_delay_p99_seconds",
+                    &format!("{},{}", chain(&c.chain), label("agent", &agent.agent)),
+                    p99 / 1000.0,
+                );
+            }
+        }
+    }
 }

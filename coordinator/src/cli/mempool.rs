@@ -153,6 +153,32 @@ pub fn render(chains: &[MempoolView]) -> String {
                 &rows,
             ));
         }
+        let streaming: Vec<Vec<String>> = chain
+            .agents
+            .iter()
+            .filter(|a| a.streaming)
+            .map(|a| {
+                let delay = |i: usize| {
+                    a.forward_delay_ms
+                        .map(|d| format!("{:.2} ms", d[i]))
+                        .unwrap_or_else(|| "-".into())
+                };
+                vec![
+                    a.agent.clone(),
+                    a.rate_per_s.to_string(),
+                    a.dropped_total.to_string(),
+                    delay(0),
+                    delay(1),
+                ]
+            })
+            .collect();
+        if !streaming.is_empty() {
+            out.push_str(&format!("\n\n{} agents\n", chain.chain));
+            out.push_str(&render_table(
+                &["AGENT", "TX/S", "DROPPED", "FORWARD P50", "FORWARD P99"],
+                &streaming,
+            ));
+        }
         let down: Vec<String> = chain
             .agents
             .iter()
@@ -174,4 +200,38 @@ pub fn render(chains: &[MempoolView]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use mevfleet_common::mempool::{AgentMempoolView, MempoolView};
+
+    #[test]
+    fn the_agents_table_shows_each_forward_delay() {
+        let agent = |id: &str, delay: Option<[f64; 2]>| AgentMempoolView {
+            agent: id.into(),
+            streaming: true,
+            rate_per_s: 7,
+            arrivals_total: 70,
+            dropped_total: 0,
+            pending: None,
+            queued: None,
+            fee_p50_gwei: None,
+            error: None,
+            forward_delay_ms: delay,
+        };
+        let chain = MempoolView {
+            chain: "ethereum".into(),
+            agents: vec![agent("host-a", Some([0.4, 1.25])), agent("host-b", None)],
+            ..MempoolView::default()
+        };
+        let text = super::render(&[chain]);
+        let row = |id: &str| {
+            text.lines()
+                .find(|line| line.starts_with(id))
+                .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        };
+        assert_eq!(row("host-a").as_deref(), Some("host-a 7 0 0.40 ms 1.25 ms"));
+        assert_eq!(row("host-b").as_deref(), Some("host-b 7 0 - -"));
+    }
 }

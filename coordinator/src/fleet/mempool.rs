@@ -39,8 +39,28 @@ pub struct Forwarded {
     pub to: Option<String>,
     /// Why agents forwarded it.
     pub reason: SightingReason,
-    /// Each agent's first sighting (µs since the Unix epoch, its clock).
-    pub seen: Vec<(String, u64)>,
+    /// Each agent's first sighting.
+    pub seen: Vec<SeenBy>,
+}
+
+/// One agent's first sighting of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenBy {
+    /// The agent.
+    pub agent: String,
+    /// When it saw it (µs since the Unix epoch, its clock).
+    pub seen_us: u64,
+    /// When its report reached the leader (µs since the Unix epoch, the
+    /// leader's clock).
+    pub received_us: u64,
+}
+
+impl SeenBy {
+    /// From the agent's sighting to the leader's receipt, ms. Across hosts
+    /// this includes their clocks' skew, so it can be below zero.
+    pub fn forward_delay_ms(&self) -> f64 {
+        (self.received_us as f64 - self.seen_us as f64) / 1000.0
+    }
 }
 
 #[derive(Debug, Default)]
@@ -82,8 +102,9 @@ impl MempoolWindow {
         *self.lock() = Inner::default();
     }
 
-    /// Takes in `agent`'s report at `now`.
-    pub fn take(&self, agent: &str, report: MempoolReport, now: Instant) {
+    /// Takes in `agent`'s report, received at `now` (`now_us` on the wall
+    /// clock).
+    pub fn take(&self, agent: &str, report: MempoolReport, now: Instant, now_us: u64) {
         let mut inner = self.lock();
         for summary in report.summaries {
             inner
@@ -92,10 +113,15 @@ impl MempoolWindow {
         }
         for sighting in report.sightings {
             let window = inner.chains.entry(sighting.chain.clone()).or_default();
+            let seen_by = SeenBy {
+                agent: agent.to_owned(),
+                seen_us: sighting.seen_us,
+                received_us: now_us,
+            };
             match window.by_hash.get_mut(&sighting.hash) {
                 Some(known) => {
-                    if !known.seen.iter().any(|(a, _)| a == agent) {
-                        known.seen.push((agent.to_owned(), sighting.seen_us));
+                    if !known.seen.iter().any(|seen| seen.agent == agent) {
+                        known.seen.push(seen_by);
                     }
                 }
                 None => {
@@ -108,7 +134,7 @@ impl MempoolWindow {
                             from: sighting.from,
                             to: sighting.to,
                             reason: sighting.reason,
-                            seen: vec![(agent.to_owned(), sighting.seen_us)],
+                            seen: vec![seen_by],
                         },
                     );
                 }
@@ -217,17 +243,39 @@ fn chain_view(
                 queued: s.queued,
                 fee_p50_gwei: s.fee_gwei.map(|f| f[0]),
                 error: s.error.clone(),
+                forward_delay_ms: forward_delay(agent, forwarded),
             })
             .collect(),
     }
 }
 
-/// The earliest sighting of a transaction: (agent, µs), ties to the
-/// lowest agent id so the answer does not depend on arrival order.
-fn earliest(tx: &Forwarded) -> Option<&(String, u64)> {
-    tx.seen
+/// `agent`'s delay from sighting to the leader's receipt over the window:
+/// p50 and p99 (nearest rank), ms; none before its first sighting.
+pub fn forward_delay(agent: &str, forwarded: &[Forwarded]) -> Option<[f64; 2]> {
+    let mut delays: Vec<f64> = forwarded
         .iter()
-        .min_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)))
+        .flat_map(|tx| tx.seen.iter())
+        .filter(|seen| seen.agent == agent)
+        .map(SeenBy::forward_delay_ms)
+        .collect();
+    if delays.is_empty() {
+        return None;
+    }
+    delays.sort_unstable_by(f64::total_cmp);
+    let rank =
+        |p: f64| delays[((p * delays.len() as f64).ceil() as usize).clamp(1, delays.len()) - 1];
+    Some([rank(0.50), rank(0.99)])
+}
+
+/// Sightings in time order, ties to the lowest agent id so the answer does
+/// not depend on arrival order.
+fn by_time(a: &&SeenBy, b: &&SeenBy) -> std::cmp::Ordering {
+    a.seen_us.cmp(&b.seen_us).then(a.agent.cmp(&b.agent))
+}
+
+/// The earliest sighting of a transaction.
+fn earliest(tx: &Forwarded) -> Option<&SeenBy> {
+    tx.seen.iter().min_by(by_time)
 }
 
 fn high_value(forwarded: &[Forwarded]) -> Vec<HighValueView> {
@@ -236,14 +284,14 @@ fn high_value(forwarded: &[Forwarded]) -> Vec<HighValueView> {
         .rev()
         .filter(|tx| tx.reason == SightingReason::HighValue)
         .filter_map(|tx| {
-            let (agent, seen_us) = earliest(tx)?;
+            let first = earliest(tx)?;
             Some(HighValueView {
                 hash: tx.hash.clone(),
                 value_wei: tx.value_wei.to_string(),
                 from: tx.from.clone(),
                 to: tx.to.clone(),
-                first_seen_by: agent.clone(),
-                first_seen_ms: seen_us / 1000,
+                first_seen_by: first.agent.clone(),
+                first_seen_ms: first.seen_us / 1000,
             })
         })
         .take(HIGH_VALUE_SHOWN)
@@ -256,15 +304,15 @@ pub fn first_seen(forwarded: &[Forwarded]) -> Vec<FirstSeenView> {
     let mut compared = 0u64;
     let mut per_agent: BTreeMap<&str, (u64, u64, Vec<f64>)> = BTreeMap::new();
     for tx in forwarded.iter().filter(|tx| tx.seen.len() >= 2) {
-        let mut seen: Vec<&(String, u64)> = tx.seen.iter().collect();
-        seen.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        let mut seen: Vec<&SeenBy> = tx.seen.iter().collect();
+        seen.sort_by(by_time);
         compared += 1;
-        let (first, first_us) = seen[0];
-        let lead_ms = (seen[1].1 - first_us) as f64 / 1000.0;
-        for (agent, _) in &seen {
-            per_agent.entry(agent.as_str()).or_default().1 += 1;
+        let first = seen[0];
+        let lead_ms = (seen[1].seen_us - first.seen_us) as f64 / 1000.0;
+        for by in &seen {
+            per_agent.entry(by.agent.as_str()).or_default().1 += 1;
         }
-        let entry = per_agent.entry(first.as_str()).or_default();
+        let entry = per_agent.entry(first.agent.as_str()).or_default();
         entry.0 += 1;
         entry.2.push(lead_ms);
     }

@@ -8,7 +8,14 @@ fn forwarded(hash: &str, reason: SightingReason, seen: &[(&str, u64)]) -> Forwar
         from: None,
         to: None,
         reason,
-        seen: seen.iter().map(|(a, t)| ((*a).to_owned(), *t)).collect(),
+        seen: seen
+            .iter()
+            .map(|(agent, seen_us)| SeenBy {
+                agent: (*agent).to_owned(),
+                seen_us: *seen_us,
+                received_us: seen_us + 1_000,
+            })
+            .collect(),
     }
 }
 
@@ -146,17 +153,20 @@ fn the_window_joins_agents_sightings_and_forgets_old_ones() {
         "a",
         report(vec![sighting("0x1", 100, SightingReason::HighValue)]),
         start,
+        600,
     );
     window.take(
         "b",
         report(vec![sighting("0x1", 900, SightingReason::HighValue)]),
         start,
+        1_100,
     );
     // A resend from the same agent does not count twice.
     window.take(
         "b",
         report(vec![sighting("0x1", 950, SightingReason::HighValue)]),
         start,
+        1_200,
     );
     let snapshot = window.snapshot(start);
     let view = view(&snapshot, 2.0);
@@ -165,14 +175,43 @@ fn the_window_joins_agents_sightings_and_forgets_old_ones() {
     assert_eq!(chain.high_value[0].first_seen_by, "a");
     assert_eq!(chain.first_seen[0].agent, "a");
     assert_eq!(chain.first_seen[0].median_lead_ms, Some(0.8));
+    // Each agent's delay from its sighting to the leader's receipt; the
+    // resend did not replace b's first receipt.
+    let delay = |id: &str| {
+        chain
+            .agents
+            .iter()
+            .find(|a| a.agent == id)
+            .and_then(|a| a.forward_delay_ms)
+    };
+    assert_eq!(delay("a"), Some([0.5, 0.5]));
+    assert_eq!(delay("b"), Some([0.2, 0.2]));
 
     // Summaries go stale; transactions leave the window.
     let later = start + WINDOW + Duration::from_secs(1);
-    window.take("c", MempoolReport::default(), later);
+    window.take("c", MempoolReport::default(), later, 0);
     let snapshot = window.snapshot(later);
     assert!(snapshot.summaries.is_empty());
     assert!(snapshot.forwarded["ethereum"].is_empty());
 
     window.clear();
     assert_eq!(window.snapshot(start), WindowSnapshot::default());
+}
+
+#[test]
+fn forward_delay_is_p50_and_p99_per_agent_and_keeps_skew() {
+    // a: 100 sightings with delays 1..=100 ms; b: one, its clock 2 ms ahead.
+    let mut txs: Vec<Forwarded> = (1..=100u64)
+        .map(|n| {
+            let mut tx = forwarded(&format!("0x{n}"), SightingReason::All, &[("a", 0)]);
+            tx.seen[0].received_us = n * 1_000;
+            tx
+        })
+        .collect();
+    let mut skewed = forwarded("0xb", SightingReason::All, &[("b", 5_000)]);
+    skewed.seen[0].received_us = 3_000;
+    txs.push(skewed);
+    assert_eq!(forward_delay("a", &txs), Some([50.0, 99.0]));
+    assert_eq!(forward_delay("b", &txs), Some([-2.0, -2.0]));
+    assert_eq!(forward_delay("c", &txs), None);
 }

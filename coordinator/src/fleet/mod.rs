@@ -126,7 +126,12 @@ impl Fleet {
         if let Leadership::Elsewhere(leader) = self.leadership() {
             return AgentResponse::NotLeader { leader };
         }
-        self.mempool.take(&peer.name, report, Instant::now());
+        self.mempool.take(
+            &peer.name,
+            report,
+            Instant::now(),
+            mevfleet_common::mempool::unix_us(),
+        );
         AgentResponse::MempoolTaken
     }
 
