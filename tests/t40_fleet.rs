@@ -2,15 +2,16 @@
 //! through the `mevfleet` CLI as an operator would. Heads match the nodes;
 //! a killed node turns `down` and comes back `healthy`; a node of another
 //! chain is `wrong_chain`; status and check say why; a leader kill loses no
-//! agent; spooled records survive a full coordinator outage and are applied
-//! exactly once.
+//! agent; a silent agent is counted lost on the leader's metrics; spooled
+//! records survive a full coordinator outage and are applied exactly once.
 
 use std::time::{Duration, Instant};
 
 use alloy::providers::{Provider, ProviderBuilder};
 use mevfleet_tests::fleet::chain_of;
 use mevfleet_tests::{
-    http_get, init_logs, promtool_check_metrics, wait_until, Anvil, TestFleet, DEFAULT_DEADLINE,
+    http_get, init_logs, metric_at, promtool_check_metrics, wait_until, Anvil, TestFleet,
+    DEFAULT_DEADLINE,
 };
 use serde_json::Value;
 
@@ -258,6 +259,42 @@ async fn a_leader_kill_leaves_every_agent_connected_and_none_lost() -> anyhow::R
     );
     let last = observations.last().cloned().unwrap_or_default();
     assert!(last.iter().all(|(_, p)| p == "connected"), "{last:?}");
+    fleet.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_agent_is_counted_lost_on_the_leaders_metrics() -> anyhow::Result<()> {
+    init_logs();
+    let eth = Anvil::start(1, Some(1.0))?;
+    let mut fleet = TestFleet::start_with(1, "leader_grace_ms = 500\nagent_lost_ms = 1500").await?;
+    fleet.add_agent("host-a", &[("ethereum", &eth)])?;
+    fleet.add_agent("host-b", &[("ethereum", &eth)])?;
+    let leader = fleet.leader().await?;
+    let http = fleet.members[&leader].http;
+    let gauge = |name: &'static str| async move { metric_at(http, name).await.ok() };
+    wait_until("both agents connected", DEFAULT_DEADLINE, || async {
+        (gauge("mevfleet_agents_connected").await? == 2.0).then_some(())
+    })
+    .await?;
+    assert_eq!(gauge("mevfleet_agents_lost").await, Some(0.0));
+
+    // --- host-b goes silent: lost once agent_lost_ms has passed
+    fleet
+        .agents
+        .get_mut("host-b")
+        .and_then(|agent| agent.process.take())
+        .ok_or_else(|| anyhow::anyhow!("host-b is not running"))?
+        .kill9()?;
+    wait_until("host-b counted lost", DEFAULT_DEADLINE, || async {
+        (gauge("mevfleet_agents_lost").await? == 1.0).then_some(())
+    })
+    .await?;
+    let agents = fleet.agents_json().await?;
+    assert!(
+        presences(&agents).contains(&("host-b".into(), "lost".into())),
+        "{agents}"
+    );
+    assert_eq!(gauge("mevfleet_agents_connected").await, Some(1.0));
     fleet.stop().await
 }
 

@@ -45,13 +45,7 @@ impl AgentNode {
 
     /// The value of an unlabelled metric on its `/metrics`.
     pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
-        let page = self.get("/metrics").await?;
-        page.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-            .ok_or_else(|| anyhow::anyhow!("no {name} in /metrics"))?
-            .trim()
-            .parse()
-            .map_err(|err| anyhow::anyhow!("{name}: {err}"))
+        crate::metric_at(self.http, name).await
     }
 }
 

@@ -50,6 +50,17 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<
     Ok(body.to_owned())
 }
 
+/// The value of an unlabelled metric on the `/metrics` page at `addr`.
+pub async fn metric_at(addr: std::net::SocketAddr, name: &str) -> anyhow::Result<f64> {
+    let page = http_get(addr, "/metrics").await?;
+    page.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .ok_or_else(|| anyhow::anyhow!("no {name} in /metrics at {addr}"))?
+        .trim()
+        .parse()
+        .map_err(|err| anyhow::anyhow!("{name}: {err}"))
+}
+
 /// A JSON-RPC call over a plain HTTP/1.0 POST on loopback: the whole
 /// response object (`result` or `error`).
 pub async fn json_rpc(

@@ -17,7 +17,9 @@ pub use anvil::Anvil;
 pub use cluster::TestCluster;
 pub use coordinator::{admin_request, dial, dial_as, LOCALHOST};
 pub use fleet::{AgentNode, TestFleet};
-pub use http::{http_get, http_post, json_rpc, json_rpc_with_headers, promtool_check_metrics};
+pub use http::{
+    http_get, http_post, json_rpc, json_rpc_with_headers, metric_at, promtool_check_metrics,
+};
 pub use pki::TestPki;
 pub use process::{bin_path, ChildProcess};
 pub use processes::{coordinator_configs, data_dirs, free_ports, ProcessMember};

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use mevfleet_common::exposition::{label, Exposition};
 
+use crate::fleet::assess::presence;
 use crate::fleet::Fleet;
+use mevfleet_common::wire::fleet::Presence;
 
 /// The `/metrics` text for this member.
 pub async fn render(fleet: &Fleet) -> String {
@@ -134,6 +136,26 @@ pub async fn render(fleet: &Fleet) -> String {
             "mevfleet_agents_connected",
             "Agents whose heartbeats arrive (leader only).",
             connected,
+        );
+        let (in_office, ages) = fleet.live().ages(Instant::now());
+        let ids: Vec<String> = core
+            .view()
+            .read(|a| a.state.agents.keys().cloned().collect())
+            .await;
+        let lost = ids
+            .iter()
+            .filter(|id| {
+                presence(
+                    ages.get(id.as_str()).copied(),
+                    in_office.unwrap_or_default(),
+                    fleet.policy(),
+                ) == Presence::Lost
+            })
+            .count();
+        out.gauge(
+            "mevfleet_agents_lost",
+            "Registered agents silent for longer than failover.agent_lost_ms (leader only).",
+            lost,
         );
         mempool_metrics(&mut out, fleet);
     }

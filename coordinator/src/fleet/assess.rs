@@ -142,7 +142,9 @@ pub fn corroborated_heads(connected: &BTreeMap<&str, &LiveAgent>) -> BTreeMap<St
         .collect()
 }
 
-fn presence(seen_ago: Option<Duration>, in_office: Duration, policy: &FleetPolicy) -> Presence {
+/// An agent's presence, `seen_ago` after its last heartbeat to a leader
+/// `in_office` for so long.
+pub fn presence(seen_ago: Option<Duration>, in_office: Duration, policy: &FleetPolicy) -> Presence {
     match seen_ago {
         Some(age) if age <= policy.connected_within() => Presence::Connected,
         Some(age) if age <= policy.agent_lost => Presence::Reconnecting,

@@ -123,6 +123,21 @@ impl LiveView {
         }
     }
 
+    /// How long this member has led, and the time since each agent was
+    /// last heard from, as of `now` (a snapshot without the reports).
+    pub fn ages(&self, now: Instant) -> (Option<Duration>, BTreeMap<String, Duration>) {
+        let inner = self.lock();
+        let in_office = inner
+            .took_office
+            .map(|since| now.saturating_duration_since(since));
+        let ages = inner
+            .agents
+            .iter()
+            .map(|(id, agent)| (id.clone(), now.saturating_duration_since(agent.last_seen)))
+            .collect();
+        (in_office, ages)
+    }
+
     /// How many agents were heard from within `within` of `now`.
     pub fn connected(&self, now: Instant, within: Duration) -> usize {
         self.lock()
