@@ -1,7 +1,9 @@
-//! Shared pieces of the mevfleet benchmarks: latency statistics and the
-//! mempool firehose.
+//! Shared pieces of the mevfleet benchmarks: latency statistics, process
+//! footprints, simulated agents and the mempool firehose.
 
 pub mod firehose;
+pub mod footprint;
+pub mod sim;
 
 use std::time::Duration;
 
@@ -41,6 +43,13 @@ impl Latency {
             max_ms: rank(1.0),
         })
     }
+}
+
+/// The middle value of `values` (the upper one of an even count); 0 when
+/// empty. Sorts `values`.
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_unstable_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use mevfleet_bench::footprint::{Footprint, Sampler};
 use mevfleet_tests::{http_get, Anvil, ChildProcess, TestFleet};
 use serde::Serialize;
 
@@ -26,15 +27,6 @@ struct Args {
 }
 
 #[derive(Debug, Serialize)]
-struct Footprint {
-    process: &'static str,
-    rss_mib_median: f64,
-    rss_mib_max: f64,
-    /// CPU time over the window as a share of one core, in percent.
-    cpu_percent_of_one_core: f64,
-}
-
-#[derive(Debug, Serialize)]
 struct Report {
     benchmark: &'static str,
     chains: usize,
@@ -44,83 +36,6 @@ struct Report {
     node_exporter: Footprint,
     rss_ratio_agent_to_node_exporter: f64,
     cpu_ratio_agent_to_node_exporter: f64,
-}
-
-/// utime + stime of `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which may hold spaces) start at ") ".
-    let rest = stat
-        .rsplit_once(") ")
-        .map(|(_, rest)| rest)
-        .ok_or_else(|| anyhow::anyhow!("odd /proc/{pid}/stat"))?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ") ".
-    let utime: u64 = fields
-        .get(11)
-        .ok_or_else(|| anyhow::anyhow!("no utime"))?
-        .parse()?;
-    let stime: u64 = fields
-        .get(12)
-        .ok_or_else(|| anyhow::anyhow!("no stime"))?
-        .parse()?;
-    Ok(utime + stime)
-}
-
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .ok_or_else(|| anyhow::anyhow!("no VmRSS for {pid}"))?
-        .parse()
-        .map_err(Into::into)
-}
-
-fn clock_ticks_per_second() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
-}
-
-struct Sampler {
-    pid: u32,
-    ticks_at_start: u64,
-    rss: Vec<f64>,
-}
-
-impl Sampler {
-    fn new(pid: u32) -> anyhow::Result<Self> {
-        Ok(Self {
-            pid,
-            ticks_at_start: cpu_ticks(pid)?,
-            rss: Vec::new(),
-        })
-    }
-
-    fn sample(&mut self) -> anyhow::Result<()> {
-        self.rss.push(rss_kib(self.pid)? as f64 / 1024.0);
-        Ok(())
-    }
-
-    fn finish(mut self, process: &'static str, seconds: f64) -> anyhow::Result<Footprint> {
-        let ticks = cpu_ticks(self.pid)? - self.ticks_at_start;
-        Ok(Footprint {
-            process,
-            rss_mib_max: self.rss.iter().copied().fold(0.0, f64::max),
-            rss_mib_median: median(&mut self.rss),
-            cpu_percent_of_one_core: ticks as f64 / clock_ticks_per_second() / seconds * 100.0,
-        })
-    }
 }
 
 #[tokio::main]

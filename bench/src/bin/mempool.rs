@@ -34,7 +34,7 @@ use mevfleet_agent::mempool::stats::{ChainStats, Dedup, Selection};
 use mevfleet_agent::mempool::stream::{self, StreamHandle, StreamSettings};
 use mevfleet_agent::uplink::Backoff;
 use mevfleet_bench::firehose::{self, Feed};
-use mevfleet_bench::Latency;
+use mevfleet_bench::{median, Latency};
 use mevfleet_common::mempool::MempoolReport;
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_tests::{http_get, Anvil, TestFleet};
@@ -284,11 +284,6 @@ async fn sighting_to_leader(
         .and_then(|a| a["arrivals_total"].as_u64())
         .unwrap_or(0);
     Ok((delay, arrivals))
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_unstable_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn main() -> anyhow::Result<()> {

@@ -1,0 +1,361 @@
+//! `fleet-scale`: a 3-member coordinator cluster (real processes, fsync on)
+//! and 10,000 simulated agents in this process (`mevfleet_bench::sim`),
+//! each with its own certificate and QUIC connection to the leader,
+//! heartbeating every second.
+//!
+//! - Registration: every agent dials and says hello (a Raft write each).
+//! - Heartbeats, after a warm-up, for a measured window: each heartbeat's
+//!   round trip at the agent, the longest gap between two acknowledged
+//!   heartbeats of one agent, failed heartbeats, the leader's own count of
+//!   lost agents (`mevfleet_agents_lost`, read every second), and each
+//!   coordinator's CPU and resident memory.
+//! - Broadcast: the same agents, still heartbeating, each acknowledge
+//!   commands issued to `all`: the time from the request until every agent
+//!   has received a command, and until every result is committed.
+//!
+//! Prints one JSON object.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use mevfleet_bench::footprint::{Footprint, Sampler};
+use mevfleet_bench::sim::{find_leader, start_cluster, Seen, SimAgent};
+use mevfleet_bench::Latency;
+use mevfleet_common::command::{CommandSpec, Target};
+use mevfleet_common::identity::Role;
+use mevfleet_common::tls::{self, Service};
+use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
+use mevfleet_common::wire::{call, RpcLimits};
+use mevfleet_tests::{dial, metric_at, ChildProcess, TestPki};
+use serde::Serialize;
+use tokio::sync::{mpsc, Semaphore};
+
+#[derive(Debug, Parser)]
+#[command(about = "Heartbeats and broadcasts of many simulated agents against a 3-member cluster")]
+struct Args {
+    /// Simulated agents.
+    #[arg(long, default_value_t = 10_000)]
+    agents: usize,
+    /// Agents sharing one client UDP socket.
+    #[arg(long, default_value_t = 500)]
+    per_socket: usize,
+    /// Handshakes and hellos in flight at once during registration.
+    #[arg(long, default_value_t = 64)]
+    dial_concurrency: usize,
+    /// Seconds of heartbeats before measuring.
+    #[arg(long, default_value_t = 10)]
+    warmup: u64,
+    /// Seconds of heartbeats measured.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Commands broadcast to all, one after another.
+    #[arg(long, default_value_t = 20)]
+    commands: usize,
+    /// Agents that only poll for commands and never heartbeat (the old
+    /// fan-out benchmark's setting).
+    #[arg(long)]
+    no_heartbeats: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Heartbeats {
+    acknowledged: usize,
+    per_second: f64,
+    failed: usize,
+    round_trip: Option<Latency>,
+    /// The longest time between two acknowledged heartbeats of one agent.
+    longest_gap_ms: f64,
+    /// Agents with a gap over the loss limit (failover.agent_lost_ms).
+    agents_with_gap_over_loss_limit: usize,
+    /// The most agents the leader counted lost in one of its samples.
+    leader_lost_max: f64,
+    /// The fewest agents the leader counted connected in one sample.
+    leader_connected_min: f64,
+    first_failures: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Broadcasts {
+    commands: usize,
+    all_received: Option<Latency>,
+    all_acknowledged: Option<Latency>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    benchmark: &'static str,
+    agents: usize,
+    heartbeat_ms: u64,
+    agent_lost_ms: u64,
+    registration_s: f64,
+    heartbeats: Heartbeats,
+    coordinators: Vec<Footprint>,
+    load_generator: Footprint,
+    broadcasts: Broadcasts,
+}
+
+const HEARTBEAT_MS: u64 = 1000;
+const AGENT_LOST_MS: u64 = 3000;
+
+/// Waits for `count` registrations; other events are dropped.
+async fn registered(seen: &mut mpsc::UnboundedReceiver<Seen>, count: usize) -> anyhow::Result<()> {
+    let mut registered = 0;
+    let mut failures = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
+    while registered < count {
+        match tokio::time::timeout_at(deadline, seen.recv()).await {
+            Ok(Some(Seen::Registered)) => {
+                registered += 1;
+                if registered % 1000 == 0 {
+                    eprintln!("{registered} agents registered");
+                }
+            }
+            Ok(Some(Seen::Failed(err))) => failures.push(err),
+            Ok(Some(_)) => {}
+            _ => anyhow::bail!(
+                "only {registered} of {count} agents registered; failures: {:?}",
+                failures.iter().take(3).collect::<Vec<_>>()
+            ),
+        }
+        anyhow::ensure!(
+            failures.len() < 10,
+            "agents failed to register: {:?}",
+            &failures[..3]
+        );
+    }
+    Ok(())
+}
+
+/// The measured window of heartbeats, sampling the coordinators each second.
+async fn measure(
+    seen: &mut mpsc::UnboundedReceiver<Seen>,
+    seconds: u64,
+    pids: &[(String, u32)],
+    leader_http: SocketAddr,
+) -> anyhow::Result<(Heartbeats, Vec<Footprint>, Footprint)> {
+    let mut samplers: Vec<Sampler> = pids
+        .iter()
+        .map(|(_, pid)| Sampler::new(*pid))
+        .collect::<anyhow::Result<_>>()?;
+    let mut own = Sampler::new(std::process::id())?;
+    let mut beats = Heartbeats {
+        leader_connected_min: f64::MAX,
+        ..Heartbeats::default()
+    };
+    let mut rtts = Vec::new();
+    let mut longest_gap = Duration::ZERO;
+    let mut over_limit = 0usize;
+    let started = Instant::now();
+    let end = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(end) => break,
+            _ = ticks.tick() => {
+                for sampler in &mut samplers {
+                    sampler.sample()?;
+                }
+                own.sample()?;
+                if let Ok(lost) = metric_at(leader_http, "mevfleet_agents_lost").await {
+                    beats.leader_lost_max = beats.leader_lost_max.max(lost);
+                }
+                if let Ok(connected) = metric_at(leader_http, "mevfleet_agents_connected").await {
+                    beats.leader_connected_min = beats.leader_connected_min.min(connected);
+                }
+            }
+            event = seen.recv() => match event {
+                Some(Seen::Beat { rtt, gap }) => {
+                    rtts.push(rtt);
+                    if let Some(gap) = gap {
+                        longest_gap = longest_gap.max(gap);
+                        if gap > Duration::from_millis(AGENT_LOST_MS) {
+                            over_limit += 1;
+                        }
+                    }
+                }
+                Some(Seen::BeatFailed(err) | Seen::Failed(err)) => {
+                    beats.failed += 1;
+                    if beats.first_failures.len() < 5 {
+                        beats.first_failures.push(err);
+                    }
+                }
+                Some(_) => {}
+                None => anyhow::bail!("every agent stopped"),
+            },
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    beats.acknowledged = rtts.len();
+    beats.per_second = rtts.len() as f64 / elapsed;
+    beats.round_trip = Latency::of(&mut rtts);
+    beats.longest_gap_ms = longest_gap.as_secs_f64() * 1000.0;
+    beats.agents_with_gap_over_loss_limit = over_limit;
+    let footprints = samplers
+        .into_iter()
+        .zip(pids)
+        .map(|(sampler, (name, _))| sampler.finish(name, elapsed))
+        .collect::<anyhow::Result<_>>()?;
+    Ok((
+        beats,
+        footprints,
+        own.finish("fleet-scale (load generator)", elapsed)?,
+    ))
+}
+
+/// Broadcasts `commands` commands to all, one after another, and times
+/// their delivery to and acknowledgement by every one of `agents`.
+async fn broadcast(
+    seen: &mut mpsc::UnboundedReceiver<Seen>,
+    admin: &mevfleet_common::tls::Credentials,
+    leader: SocketAddr,
+    agents: usize,
+    commands: usize,
+) -> anyhow::Result<Broadcasts> {
+    let (conn, _endpoint) = dial(admin, leader, Service::Admin)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let (mut received_all, mut acknowledged_all) = (Vec::new(), Vec::new());
+    for trial in 0..commands {
+        let request = AdminRequest::Broadcast(CommandSpec {
+            target: Target::All,
+            action: "noop".into(),
+            args: Vec::new(),
+            timeout_ms: None,
+            expires_in_ms: 600_000,
+        });
+        let sent = Instant::now();
+        let id = match call::<_, AdminResponse>(&conn, &request, RpcLimits::default()).await? {
+            AdminResponse::Issued { command_id, .. } => command_id,
+            other => anyhow::bail!("broadcast answered {other:?}"),
+        };
+        let (mut received, mut committed) = (0usize, 0usize);
+        let (mut last_received, mut last_committed) = (sent, sent);
+        while committed < agents {
+            let event = tokio::time::timeout(Duration::from_secs(120), seen.recv())
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "command {trial}: {received} received, {committed} committed after 120 s"
+                    )
+                })?
+                .ok_or_else(|| anyhow::anyhow!("every agent stopped"))?;
+            match event {
+                Seen::Received(c, at) if c == id => {
+                    received += 1;
+                    last_received = last_received.max(at);
+                }
+                Seen::Committed(c, at) if c == id => {
+                    committed += 1;
+                    last_committed = last_committed.max(at);
+                }
+                _ => {}
+            }
+        }
+        let (to_all, acked) = (
+            last_received.duration_since(sent),
+            last_committed.duration_since(sent),
+        );
+        eprintln!("command {trial}: all received {to_all:?}, all acknowledged {acked:?}");
+        received_all.push(to_all);
+        acknowledged_all.push(acked);
+    }
+    Ok(Broadcasts {
+        commands,
+        all_received: Latency::of(&mut received_all),
+        all_acknowledged: Latency::of(&mut acknowledged_all),
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let pki = TestPki::new()?;
+    let members = start_cluster(
+        &pki,
+        &format!("[failover]\nheartbeat_ms = {HEARTBEAT_MS}\nagent_lost_ms = {AGENT_LOST_MS}\n"),
+    )?;
+    let addrs: Vec<SocketAddr> = members.iter().map(|m| m.quic).collect();
+    let admin = pki.creds(Role::Operator, "bench")?;
+    let leader_index = find_leader(&admin, &addrs).await?;
+    let leader = &members[leader_index];
+    let pids: Vec<(String, u32)> = members
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let role = if i == leader_index {
+                "leader"
+            } else {
+                "follower"
+            };
+            Some((
+                format!("coordinator {} ({role})", m.id),
+                m.process.as_ref()?.id(),
+            ))
+        })
+        .collect();
+    anyhow::ensure!(pids.len() == 3, "a coordinator is not running");
+
+    eprintln!(
+        "leader at {}; issuing {} agent certificates",
+        leader.quic, args.agents
+    );
+    let issued = Instant::now();
+    let mut agents = Vec::with_capacity(args.agents);
+    let sockets = args.agents.div_ceil(args.per_socket.max(1));
+    let endpoints: Vec<quinn::Endpoint> = (0..sockets)
+        .map(|_| tls::client_endpoint(leader.quic))
+        .collect::<Result<_, _>>()?;
+    for i in 0..args.agents {
+        let name = format!("sim-{i:05}");
+        agents.push(SimAgent {
+            creds: pki.creds(Role::Agent, &name)?,
+            name,
+            leader: leader.quic,
+            endpoint: endpoints[i % sockets].clone(),
+            offset: Duration::from_millis(HEARTBEAT_MS * i as u64 / args.agents as u64),
+            heartbeats: !args.no_heartbeats,
+        });
+    }
+    eprintln!("certificates issued in {:?}; registering", issued.elapsed());
+
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let dials = Arc::new(Semaphore::new(args.dial_concurrency.max(1)));
+    let started = Instant::now();
+    for agent in agents {
+        tokio::spawn(agent.run(seen_tx.clone(), dials.clone()));
+    }
+    drop(seen_tx);
+    registered(&mut seen, args.agents).await?;
+    let registration = started.elapsed();
+    eprintln!("{} agents registered in {registration:?}", args.agents);
+
+    eprintln!("warming up for {} s", args.warmup);
+    let warm = tokio::time::Instant::now() + Duration::from_secs(args.warmup);
+    while let Ok(Some(_)) = tokio::time::timeout_at(warm, seen.recv()).await {}
+    eprintln!("measuring heartbeats for {} s", args.seconds);
+    let (heartbeats, coordinators, load_generator) =
+        measure(&mut seen, args.seconds, &pids, leader.http).await?;
+    eprintln!("heartbeats: {heartbeats:?}");
+    let broadcasts = broadcast(&mut seen, &admin, leader.quic, args.agents, args.commands).await?;
+    let report = Report {
+        benchmark: "fleet-scale",
+        agents: args.agents,
+        heartbeat_ms: HEARTBEAT_MS,
+        agent_lost_ms: AGENT_LOST_MS,
+        registration_s: registration.as_secs_f64(),
+        heartbeats,
+        coordinators,
+        load_generator,
+        broadcasts,
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    drop(
+        members
+            .into_iter()
+            .map(|m| m.process)
+            .collect::<Vec<Option<ChildProcess>>>(),
+    );
+    Ok(())
+}
