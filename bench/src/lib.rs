@@ -1,6 +1,7 @@
 //! Shared pieces of the mevfleet benchmarks: latency statistics, process
 //! footprints, simulated agents and the mempool firehose.
 
+pub mod etcd;
 pub mod firehose;
 pub mod footprint;
 pub mod sim;

@@ -1,27 +1,30 @@
 //! `raft-commit`: replicated write latency and throughput of a 3-member
-//! mevfleet coordinator cluster on this machine (real processes, fsync on
-//! every log append). Phase 1: one client, sequential writes. Phase 2: 64
-//! concurrent clients. Each client keeps one QUIC connection to the leader
-//! and writes `SetSetting` commands; a write counts when it is committed
-//! and applied. Prints one JSON object.
+//! mevfleet coordinator cluster against a 3-member etcd cluster, side by
+//! side in one run on this machine (real processes, fsync on every log
+//! append, TLS with client certificates on every link). For each system,
+//! one round after the other: a warm-up, then one client writing
+//! sequentially (latency), then many concurrent clients (throughput). Each
+//! client holds one connection to the leader: ours writes `SetSetting`
+//! commands over QUIC, etcd's `Put`s of the same size over gRPC. A write
+//! counts when it is committed and applied and the answer is back. Prints
+//! one JSON object.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use mevfleet_bench::Latency;
+use mevfleet_bench::etcd::{EtcdCluster, EtcdKv, EtcdTls};
+use mevfleet_bench::sim::{find_leader, start_cluster};
+use mevfleet_bench::{median, Latency};
 use mevfleet_common::identity::Role;
 use mevfleet_common::tls::{Credentials, Service};
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
 use mevfleet_common::wire::{call, RpcLimits};
-use mevfleet_tests::{
-    admin_request, coordinator_configs, data_dirs, dial, wait_until, ProcessMember, TestPki,
-};
+use mevfleet_tests::{dial, TestPki};
 use serde::Serialize;
 
 #[derive(Debug, Parser)]
-#[command(about = "Replicated write latency and throughput of a 3-member coordinator cluster")]
+#[command(about = "Replicated writes: a 3-member coordinator cluster against 3-member etcd")]
 struct Args {
     /// Sequential writes for the single-client phase.
     #[arg(long, default_value_t = 2000)]
@@ -32,6 +35,25 @@ struct Args {
     /// Duration of the throughput phase, in seconds.
     #[arg(long, default_value_t = 15)]
     seconds: u64,
+    /// Rounds (mevfleet, then etcd, each round).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// The etcd binary (Debian: etcd-server).
+    #[arg(long, default_value = "etcd")]
+    etcd: String,
+}
+
+/// Where a client writes.
+#[derive(Clone, Debug)]
+enum Target {
+    Mevfleet {
+        admin: Credentials,
+        leader: SocketAddr,
+    },
+    Etcd {
+        leader: SocketAddr,
+        tls: EtcdTls,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -44,75 +66,78 @@ struct Phase {
 }
 
 #[derive(Debug, Serialize)]
+struct Round {
+    mevfleet_single: Phase,
+    mevfleet_concurrent: Phase,
+    etcd_single: Phase,
+    etcd_concurrent: Phase,
+}
+
+#[derive(Debug, Serialize)]
 struct Report {
     benchmark: &'static str,
     members: usize,
     fsync: bool,
-    single_client: Phase,
-    concurrent: Phase,
-}
-
-/// Starts three coordinator processes.
-fn start_cluster(pki: &TestPki) -> anyhow::Result<Vec<ProcessMember>> {
-    let mut members = coordinator_configs(pki, &data_dirs(pki.root(), 3))?;
-    for member in &mut members {
-        member.start("warn")?;
-    }
-    Ok(members)
-}
-
-async fn find_leader(admin: &Credentials, addrs: &[SocketAddr]) -> anyhow::Result<SocketAddr> {
-    let by_id: BTreeMap<u64, SocketAddr> = addrs
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (i as u64 + 1, *a))
-        .collect();
-    wait_until("a leader", Duration::from_secs(30), || async {
-        for addr in addrs {
-            if let Ok(AdminResponse::ClusterStatus(status)) =
-                admin_request(admin, *addr, &AdminRequest::ClusterStatus).await
-            {
-                if status.members.iter().all(|m| m.healthy) {
-                    return status.leader.and_then(|id| by_id.get(&id).copied());
-                }
-            }
-        }
-        None
-    })
-    .await
+    rounds: Vec<Round>,
+    /// Medians over the rounds.
+    mevfleet_single_p50_ms: f64,
+    etcd_single_p50_ms: f64,
+    mevfleet_single_p99_ms: f64,
+    etcd_single_p99_ms: f64,
+    mevfleet_concurrent_writes_per_second: f64,
+    etcd_concurrent_writes_per_second: f64,
+    /// Median of the rounds' etcd / mevfleet single-client p50 (over 1:
+    /// we are faster).
+    latency_ratio_etcd_to_mevfleet: f64,
+    /// Median of the rounds' mevfleet / etcd writes a second (over 1: we
+    /// are faster).
+    throughput_ratio_mevfleet_to_etcd: f64,
 }
 
 /// One client: writes until `until` or `limit`, returning its latencies.
 async fn client(
-    admin: Credentials,
-    leader: SocketAddr,
+    target: Target,
     name: usize,
     limit: usize,
     until: Instant,
 ) -> anyhow::Result<Vec<Duration>> {
-    let (conn, _endpoint) = dial(&admin, leader, Service::Admin)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let key = |n: usize| format!("bench-{name}-{}", n % 1000);
     let mut samples = Vec::new();
-    let mut n = 0usize;
-    while n < limit && Instant::now() < until {
-        let request = AdminRequest::SetSetting {
-            key: format!("bench-{name}-{}", n % 1000),
-            value: n.to_string(),
-        };
-        let started = Instant::now();
-        match call::<_, AdminResponse>(&conn, &request, RpcLimits::default()).await? {
-            AdminResponse::Written(_) => samples.push(started.elapsed()),
-            other => anyhow::bail!("unexpected answer {other:?}"),
+    match target {
+        Target::Mevfleet { admin, leader } => {
+            let (conn, _endpoint) = dial(&admin, leader, Service::Admin)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            let mut n = 0usize;
+            while n < limit && Instant::now() < until {
+                let request = AdminRequest::SetSetting {
+                    key: key(n),
+                    value: n.to_string(),
+                };
+                let started = Instant::now();
+                match call::<_, AdminResponse>(&conn, &request, RpcLimits::default()).await? {
+                    AdminResponse::Written(_) => samples.push(started.elapsed()),
+                    other => anyhow::bail!("unexpected answer {other:?}"),
+                }
+                n += 1;
+            }
         }
-        n += 1;
+        Target::Etcd { leader, tls } => {
+            let mut kv = EtcdKv::connect(&tls, leader).await?;
+            let mut n = 0usize;
+            while n < limit && Instant::now() < until {
+                let started = Instant::now();
+                kv.put(&key(n), &n.to_string()).await?;
+                samples.push(started.elapsed());
+                n += 1;
+            }
+        }
     }
     Ok(samples)
 }
 
 async fn phase(
-    admin: &Credentials,
-    leader: SocketAddr,
+    target: &Target,
     clients: usize,
     limit: usize,
     duration: Duration,
@@ -120,7 +145,7 @@ async fn phase(
     let started = Instant::now();
     let until = started + duration;
     let tasks: Vec<_> = (0..clients)
-        .map(|name| tokio::spawn(client(admin.clone(), leader, name, limit, until)))
+        .map(|name| tokio::spawn(client(target.clone(), name, limit, until)))
         .collect();
     let mut samples = Vec::new();
     for task in tasks {
@@ -136,42 +161,94 @@ async fn phase(
     })
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let pki = TestPki::new()?;
-    let admin = pki.creds(Role::Admin, "bench")?;
-    let mut members = start_cluster(&pki)?;
-    let addrs: Vec<SocketAddr> = members.iter().map(|m| m.quic).collect();
-    let leader = find_leader(&admin, &addrs).await?;
-    // Warm-up: connections, first allocations, RocksDB memtables.
-    phase(&admin, leader, 4, 200, Duration::from_secs(5)).await?;
-    let single_client = phase(
-        &admin,
-        leader,
-        1,
-        args.single_writes,
-        Duration::from_secs(600),
-    )
-    .await?;
+/// Warm-up, single client, concurrent clients against `target`.
+async fn phases(args: &Args, target: &Target) -> anyhow::Result<(Phase, Phase)> {
+    // Warm-up: connections, first allocations, memtables.
+    phase(target, 4, 200, Duration::from_secs(5)).await?;
+    let single = phase(target, 1, args.single_writes, Duration::from_secs(600)).await?;
     let concurrent = phase(
-        &admin,
-        leader,
+        target,
         args.clients,
         usize::MAX,
         Duration::from_secs(args.seconds),
     )
     .await?;
-    let report = Report {
-        benchmark: "mevfleet raft commit",
-        members: 3,
-        fsync: true,
-        single_client,
-        concurrent,
-    };
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok((single, concurrent))
+}
+
+async fn mevfleet_round(args: &Args) -> anyhow::Result<(Phase, Phase)> {
+    let pki = TestPki::new()?;
+    let admin = pki.creds(Role::Admin, "bench")?;
+    let mut members = start_cluster(&pki, "")?;
+    let addrs: Vec<SocketAddr> = members.iter().map(|m| m.quic).collect();
+    let leader = addrs[find_leader(&admin, &addrs).await?];
+    let result = phases(args, &Target::Mevfleet { admin, leader }).await;
     for process in members.iter_mut().filter_map(|m| m.process.as_mut()) {
         process.terminate(Duration::from_secs(20)).await?;
     }
+    result
+}
+
+async fn etcd_round(args: &Args) -> anyhow::Result<(Phase, Phase)> {
+    let dir = tempfile::tempdir()?;
+    let mut cluster = EtcdCluster::start(&args.etcd, dir.path()).await?;
+    let leader = cluster.leader().await?;
+    let target = Target::Etcd {
+        leader,
+        tls: cluster.tls.clone(),
+    };
+    let result = phases(args, &target).await;
+    for process in &mut cluster.processes {
+        process.terminate(Duration::from_secs(20)).await?;
+    }
+    result
+}
+
+fn p(phase: &Phase, pick: fn(&Latency) -> f64) -> f64 {
+    phase.latency.as_ref().map_or(f64::NAN, pick)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut rounds = Vec::new();
+    for round in 0..args.rounds {
+        let (mevfleet_single, mevfleet_concurrent) = mevfleet_round(&args).await?;
+        let (etcd_single, etcd_concurrent) = etcd_round(&args).await?;
+        eprintln!(
+            "round {round}: 1 client p50 mevfleet {:.3} ms, etcd {:.3} ms; {} clients mevfleet {:.0}/s, etcd {:.0}/s",
+            p(&mevfleet_single, |l| l.p50_ms),
+            p(&etcd_single, |l| l.p50_ms),
+            args.clients,
+            mevfleet_concurrent.writes_per_second,
+            etcd_concurrent.writes_per_second,
+        );
+        rounds.push(Round {
+            mevfleet_single,
+            mevfleet_concurrent,
+            etcd_single,
+            etcd_concurrent,
+        });
+    }
+    let pick = |f: &dyn Fn(&Round) -> f64| median(&mut rounds.iter().map(f).collect::<Vec<_>>());
+    let report = Report {
+        benchmark: "raft commit: mevfleet against etcd",
+        members: 3,
+        fsync: true,
+        mevfleet_single_p50_ms: pick(&|r| p(&r.mevfleet_single, |l| l.p50_ms)),
+        etcd_single_p50_ms: pick(&|r| p(&r.etcd_single, |l| l.p50_ms)),
+        mevfleet_single_p99_ms: pick(&|r| p(&r.mevfleet_single, |l| l.p99_ms)),
+        etcd_single_p99_ms: pick(&|r| p(&r.etcd_single, |l| l.p99_ms)),
+        mevfleet_concurrent_writes_per_second: pick(&|r| r.mevfleet_concurrent.writes_per_second),
+        etcd_concurrent_writes_per_second: pick(&|r| r.etcd_concurrent.writes_per_second),
+        latency_ratio_etcd_to_mevfleet: pick(&|r| {
+            p(&r.etcd_single, |l| l.p50_ms) / p(&r.mevfleet_single, |l| l.p50_ms)
+        }),
+        throughput_ratio_mevfleet_to_etcd: pick(&|r| {
+            r.mevfleet_concurrent.writes_per_second / r.etcd_concurrent.writes_per_second
+        }),
+        rounds,
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
