@@ -4,8 +4,7 @@
 #   - Debian packages: clang and libclang-dev (bindgen for RocksDB),
 #     pkg-config and libssl-dev (alloy's HTTP transport links the system
 #     OpenSSL), iproute2 (network-namespace partition tests), prometheus
-#     (promtool validates our metrics exposition), protobuf-compiler (the
-#     benchmarks' etcd client compiles etcd's gRPC API).
+#     (promtool validates our metrics exposition).
 #   - anvil, a real Ethereum node for tests and `mevfleet dev`, pinned, from
 #     the npm package @foundry-rs/anvil-linux-amd64, into .tools/ (git-ignored).
 #   - the Rust components the checks use (rustfmt, clippy) and cargo-nextest.
@@ -25,7 +24,7 @@ as_root() {
 }
 
 # --- Debian packages
-APT_PACKAGES=(clang libclang-dev pkg-config libssl-dev iproute2 prometheus systemd protobuf-compiler)
+APT_PACKAGES=(clang libclang-dev pkg-config libssl-dev iproute2 prometheus systemd)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
