@@ -212,14 +212,14 @@ impl Stream {
             return Ended::Failed(format!("cannot subscribe: {err}"));
         }
         let mut streaming = false;
+        // Per frame, only the clock is read: the watchdog is re-armed from
+        // the last frame's time when it fires, not re-created per frame.
+        let silence = self.settings.silence_timeout;
+        let mut last_frame = tokio::time::Instant::now();
+        let watchdog = tokio::time::sleep_until(last_frame + silence);
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(watchdog, cancelled);
         loop {
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => {
-                    let _closing = socket.close(None).await;
-                    return Ended::Shutdown;
-                }
-                next = tokio::time::timeout(self.settings.silence_timeout, socket.next()) => next,
-            };
             let ended = |reason: String| {
                 if streaming {
                     Ended::AfterStreaming(reason)
@@ -227,20 +227,28 @@ impl Stream {
                     Ended::Failed(reason)
                 }
             };
+            let next = tokio::select! {
+                biased;
+                _ = &mut cancelled => {
+                    let _closing = socket.close(None).await;
+                    return Ended::Shutdown;
+                }
+                next = socket.next() => next,
+                _ = &mut watchdog => {
+                    if last_frame.elapsed() >= silence {
+                        return ended(format!("no frame for {} ms", silence.as_millis()));
+                    }
+                    watchdog.as_mut().reset(last_frame + silence);
+                    continue;
+                }
+            };
+            last_frame = tokio::time::Instant::now();
             let text = match next {
-                Err(_) => {
-                    return ended(format!(
-                        "no frame for {} ms",
-                        self.settings.silence_timeout.as_millis()
-                    ))
-                }
-                Ok(None) => return ended("the node closed the socket".into()),
-                Ok(Some(Err(err))) => return ended(format!("socket error: {err}")),
-                Ok(Some(Ok(Message::Text(text)))) => text,
-                Ok(Some(Ok(Message::Close(_)))) => {
-                    return ended("the node closed the socket".into())
-                }
-                Ok(Some(Ok(_))) => continue,
+                None => return ended("the node closed the socket".into()),
+                Some(Err(err)) => return ended(format!("socket error: {err}")),
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(Message::Close(_))) => return ended("the node closed the socket".into()),
+                Some(Ok(_)) => continue,
             };
             let now = unix_us();
             match decode(text.as_str()) {
@@ -427,3 +435,7 @@ struct Reply {
     #[serde(default)]
     result: Option<PendingTx>,
 }
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;

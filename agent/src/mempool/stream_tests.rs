@@ -1,0 +1,96 @@
+//! The stream's watchdog against a local WebSocket node: frames closer
+//! together than the silence timeout keep one subscription, however long
+//! they last; silence ends it and the stream subscribes again.
+
+use super::*;
+use crate::mempool::stats::{Dedup, Selection};
+
+const SILENCE: Duration = Duration::from_millis(400);
+const FRAME_GAP: Duration = Duration::from_millis(50);
+
+fn pending(n: u64) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","method":"eth_subscription","params":{{"subscription":"0x1","result":{{"hash":"0x{n:064x}","from":"0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266","to":null,"value":"0x1","gasPrice":"0x3b9aca00","maxFeePerGas":"0x3b9aca00"}}}}}}"#
+    )
+}
+
+/// A node that answers each subscription, sends `frames` frames
+/// `FRAME_GAP` apart on the first connection, then falls silent (the
+/// socket stays open).
+async fn node(frames: u64) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Ok((socket, _)) = listener.accept().await {
+            let count = if first { frames } else { 0 };
+            first = false;
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(socket).await else {
+                    return;
+                };
+                let Some(Ok(Message::Text(request))) = ws.next().await else {
+                    return;
+                };
+                let id = serde_json::from_str::<serde_json::Value>(request.as_str())
+                    .map(|v| v["id"].clone())
+                    .unwrap_or_default();
+                let reply = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":"0x1"}}"#);
+                if ws.send(Message::text(reply)).await.is_err() {
+                    return;
+                }
+                for n in 0..count {
+                    tokio::time::sleep(FRAME_GAP).await;
+                    if ws.send(Message::text(pending(n))).await.is_err() {
+                        return;
+                    }
+                }
+                while let Some(Ok(_)) = ws.next().await {}
+            });
+        }
+    });
+    Ok(addr)
+}
+
+#[tokio::test]
+async fn frames_keep_the_subscription_and_silence_renews_it() -> anyhow::Result<()> {
+    // 20 frames 50 ms apart: a second, more than twice the silence timeout.
+    let frames = 20;
+    let addr = node(frames).await?;
+    let shutdown = Shutdown::new();
+    let settings = StreamSettings {
+        chain: "ethereum".into(),
+        ws: format!("ws://{addr}").parse()?,
+        rpc: "http://127.0.0.1:9".parse()?,
+        full_transactions: true,
+        silence_timeout: SILENCE,
+        backoff: Backoff::default(),
+    };
+    let stats = ChainStats::new(
+        "ethereum",
+        Selection {
+            high_value_wei: u128::MAX,
+            watched: Default::default(),
+            forward_all: false,
+        },
+        Dedup::new(60_000_000, 1_000),
+    );
+    let handle = spawn(settings, stats, Arc::new(Outbox::new(10)), &shutdown);
+    let mut state = handle.state.clone();
+    let deadline = Duration::from_secs(20);
+    tokio::time::timeout(deadline, async {
+        while handle.frames.load(Ordering::Relaxed) < frames {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await?;
+    assert_eq!(
+        state.borrow().subscriptions,
+        1,
+        "frames {FRAME_GAP:?} apart must not trip a {SILENCE:?} watchdog"
+    );
+    tokio::time::timeout(deadline, state.wait_for(|s| s.subscriptions >= 2)).await??;
+    shutdown.cancel();
+    shutdown.wait(Duration::from_secs(5)).await;
+    Ok(())
+}
