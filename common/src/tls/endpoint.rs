@@ -21,6 +21,40 @@ pub const CLOSE_FORBIDDEN: u32 = 0x403;
 /// by the name in their certificate, not by this.
 const DIAL_NAME: &str = "coordinator.mevfleet";
 
+/// The UDP socket buffers a QUIC endpoint asks for (the kernel caps them
+/// at `net.core.rmem_max` / `wmem_max`). The default 208 KiB overflows
+/// when thousands of agents heartbeat at once: packets are dropped, and a
+/// connection that loses enough of them times out.
+const UDP_BUFFER_BYTES: usize = 4 << 20;
+
+/// A UDP socket bound to `addr` with large buffers, for an endpoint.
+fn bind_udp(addr: SocketAddr) -> Result<std::net::UdpSocket, TlsError> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let bind = |source| TlsError::Bind { addr, source };
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(bind)?;
+    // Best effort: a capped buffer still works, it only drops sooner.
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
+    socket.bind(&addr.into()).map_err(bind)?;
+    Ok(socket.into())
+}
+
+/// A QUIC endpoint on `addr` (a server when `server` is given).
+fn endpoint(
+    addr: SocketAddr,
+    server: Option<quinn::ServerConfig>,
+) -> Result<quinn::Endpoint, TlsError> {
+    let socket = bind_udp(addr)?;
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        server,
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(|source| TlsError::Bind { addr, source })
+}
+
 /// QUIC transport timings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TransportSettings {
@@ -81,7 +115,7 @@ pub fn server_endpoint(
     let quic = QuicServerConfig::try_from(tls).map_err(|err| TlsError::Quic(err.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
     config.transport_config(transport.build()?);
-    quinn::Endpoint::server(config, bind).map_err(|source| TlsError::Bind { addr: bind, source })
+    endpoint(bind, Some(config))
 }
 
 /// A client configuration for `service` that presents our certificate and
@@ -112,7 +146,7 @@ pub fn client_endpoint(for_addr: SocketAddr) -> Result<quinn::Endpoint, TlsError
     } else {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     };
-    quinn::Endpoint::client(bind).map_err(|source| TlsError::Bind { addr: bind, source })
+    endpoint(bind, None)
 }
 
 /// Dials `addr` with `config`, failing after `timeout`.
@@ -196,4 +230,25 @@ pub fn accept_peer(conn: &quinn::Connection) -> Result<Accepted, String> {
         )));
     }
     Ok(Accepted::Member(AcceptedPeer { service, identity }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_sockets_get_buffers_past_the_kernel_default(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let socket = bind_udp((std::net::Ipv4Addr::LOCALHOST, 0).into())?;
+        let granted = socket2::SockRef::from(&socket).recv_buffer_size()?;
+        // Linux grants twice what was asked, capped at net.core.rmem_max.
+        let cap: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")?
+            .trim()
+            .parse()?;
+        assert!(
+            granted >= UDP_BUFFER_BYTES.min(cap),
+            "granted {granted} bytes, asked {UDP_BUFFER_BYTES}, cap {cap}"
+        );
+        Ok(())
+    }
 }

@@ -8,7 +8,7 @@ mod executor;
 mod join_token;
 mod maintenance;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use mevfleet_common::chain::HealthState;
 use mevfleet_common::report::{Execution, Inclusion, SpoolRecord, Spooled};
@@ -111,8 +111,9 @@ pub struct FleetState {
     pub agents: BTreeMap<String, AgentRecord>,
     /// Cluster settings by key.
     pub settings: BTreeMap<String, String>,
-    /// The most recent writes, oldest first.
-    pub audit: Vec<AuditEntry>,
+    /// The most recent writes, oldest first (a ring: dropping the oldest
+    /// of 100,000 must not move the rest on every write).
+    pub audit: VecDeque<AuditEntry>,
     /// How many older audit entries were dropped.
     pub audit_dropped: u64,
     /// Chain events from agents' spools, oldest first.
@@ -300,7 +301,7 @@ impl FleetState {
                 proposal.at_ms,
             ),
         };
-        self.audit.push(AuditEntry {
+        self.audit.push_back(AuditEntry {
             index,
             at_ms: proposal.at_ms,
             actor: proposal.actor.clone(),
