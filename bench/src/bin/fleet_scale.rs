@@ -232,8 +232,15 @@ async fn broadcast(
         };
         let (mut received, mut committed) = (0usize, 0usize);
         let (mut last_received, mut last_committed) = (sent, sent);
+        // Heartbeats keep arriving meanwhile, so the deadline is per command.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        let mut progress = tokio::time::Instant::now() + Duration::from_secs(5);
         while committed < agents {
-            let event = tokio::time::timeout(Duration::from_secs(120), seen.recv())
+            if tokio::time::Instant::now() >= progress {
+                eprintln!("command {trial}: {received} received, {committed} committed so far");
+                progress += Duration::from_secs(5);
+            }
+            let event = tokio::time::timeout_at(deadline, seen.recv())
                 .await
                 .map_err(|_| {
                     anyhow::anyhow!(
