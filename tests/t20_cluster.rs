@@ -1,7 +1,8 @@
 //! t20 cluster: three in-process coordinators form a cluster by
 //! themselves, elect a leader, keep every acknowledged write across leader
-//! loss and full restarts (through snapshots and log purging), change
-//! membership, and check roles on writes.
+//! loss and full restarts (through snapshots and log purging), batch
+//! concurrent writes into shared log entries, change membership, and check
+//! roles on writes.
 
 use std::collections::BTreeMap;
 
@@ -110,6 +111,61 @@ async fn acknowledged_writes_survive_the_loss_of_the_leader() -> anyhow::Result<
     let last = cluster.core(new_leader)?.status().last_applied;
     cluster.wait_applied(old_leader, last).await?;
     assert_contains(&cluster.settings(old_leader).await?, &acknowledged);
+    cluster.stop_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_log_entries_and_each_gets_its_own_outcome() -> anyhow::Result<()> {
+    use mevfleet_coordinator::state::{Actor, Command, Outcome, Proposal};
+    init_logs();
+    let mut cluster = TestCluster::start(3).await?;
+    let leader = cluster.wait_for_leader().await?;
+    let core = cluster.core(leader)?;
+    let before = core.status().last_log;
+
+    // --- 64 writes at once on the leader; every fourth is refused
+    let writes = 64u64;
+    let proposal = |i: u64| Proposal {
+        actor: Actor::new("admin", "root"),
+        at_ms: 1,
+        command: if i % 4 == 3 {
+            Command::DeleteSetting {
+                key: format!("missing-{i}"),
+            }
+        } else {
+            Command::SetSetting {
+                key: format!("batched-{i}"),
+                value: format!("v{i}"),
+            }
+        },
+    };
+    let results = futures::future::join_all((0..writes).map(|i| core.write(proposal(i)))).await;
+    for (i, result) in (0..writes).zip(results) {
+        let (_, outcome) = result?;
+        let expected = if i % 4 == 3 {
+            Outcome::Refused(format!("no setting `missing-{i}`"))
+        } else {
+            Outcome::Done
+        };
+        assert_eq!(outcome, expected, "write {i}");
+    }
+
+    // --- fewer entries than writes, and every write on every member
+    let grown = core.status().last_log - before;
+    assert!(
+        grown < writes / 4,
+        "{writes} concurrent writes took {grown} log entries: not batched"
+    );
+    let last = core.status().last_applied;
+    for id in cluster.ids() {
+        cluster.wait_applied(id, last).await?;
+        let settings = cluster.settings(id).await?;
+        let batched = settings
+            .keys()
+            .filter(|k| k.starts_with("batched-"))
+            .count();
+        assert_eq!(batched as u64, writes - writes / 4, "member {id}");
+    }
     cluster.stop_all().await
 }
 

@@ -7,10 +7,5 @@
 # at a steady rate. Release build.
 # Usage: scripts/bench/mempool.sh [--transactions N] [--rounds R]
 #        [--paced-rate TX_PER_S] [--paced-seconds S]
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mevfleet/target}"
-./scripts/setup.sh
-cargo build --release --locked -p mevfleet-coordinator -p mevfleet-agent -p mevfleet-bench --bins
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)" >&2
-exec "$CARGO_TARGET_DIR/release/mempool" "$@"
+source "$(dirname "$0")/lib.sh"
+bench_run mempool "$@"

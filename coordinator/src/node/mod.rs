@@ -2,6 +2,7 @@
 //! the operations the services call (writes, current reads, membership,
 //! status). Forms the cluster with no manual step on first start.
 
+mod batch;
 mod membership;
 mod write;
 
@@ -113,6 +114,7 @@ pub struct NodeCore {
     raft: Raft,
     view: StateView,
     peers: Arc<PeerClient>,
+    batcher: batch::Batcher,
 }
 
 impl std::fmt::Debug for NodeCore {
@@ -161,6 +163,7 @@ impl NodeCore {
         .map_err(|err| NodeError::Raft(err.to_string()))?;
         let core = Arc::new(Self {
             node_id: settings.node_id,
+            batcher: batch::Batcher::spawn(raft.clone(), settings.node_id),
             raft,
             view,
             peers,

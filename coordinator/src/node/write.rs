@@ -59,20 +59,10 @@ impl NodeCore {
         .await
     }
 
-    /// Proposes `proposal` on this member, which must be the leader.
+    /// Proposes `proposal` on this member, which must be the leader,
+    /// batched with the writes that arrive while one is committing.
     pub async fn write_here(&self, proposal: Proposal) -> Result<(u64, Outcome), NodeError> {
-        // A leader cut off from its quorum appends but cannot commit: bound
-        // the wait, and say the outcome is unknown (a later leader decides).
-        let response = tokio::time::timeout(WRITE_DEADLINE, self.raft().client_write(proposal))
-            .await
-            .map_err(|_| {
-                NodeError::Ambiguous(format!(
-                    "not committed within {} s: is a quorum reachable?",
-                    WRITE_DEADLINE.as_secs()
-                ))
-            })?
-            .map_err(client_write_error)?;
-        Ok((response.log_id.index, response.data))
+        self.batcher.write(proposal).await
     }
 
     /// Answers `query` from state that includes every write committed

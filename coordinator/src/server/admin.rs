@@ -98,6 +98,8 @@ fn receipt((index, outcome): (u64, Outcome)) -> AdminResponse {
         index,
         refused: match outcome {
             Outcome::Refused(reason) => Some(reason),
+            // The batcher hands each caller its own outcome, never this.
+            Outcome::Batch(_) => Some("a batch outcome reached a single write".into()),
             Outcome::Done
             | Outcome::Recorded(_)
             | Outcome::RecordsThrough { .. }

@@ -184,6 +184,10 @@ pub enum Command {
         /// What changed.
         what: String,
     },
+    /// Proposals that queued while the previous entry was committing, in
+    /// one entry, applied in order (the leader's write batcher). Last, so
+    /// the variants before it keep their encoding.
+    Batch(Vec<Proposal>),
 }
 
 impl Command {
@@ -235,6 +239,7 @@ impl Command {
                 _ => format!("no records from agent {agent}"),
             },
             Command::Membership { what } => format!("membership: {what}"),
+            Command::Batch(proposals) => format!("a batch of {} writes", proposals.len()),
             Command::SetAllocation { allocation } => {
                 let priorities: Vec<String> = allocation
                     .priorities
@@ -343,4 +348,6 @@ pub enum Outcome {
         /// The labels the token gives the agent.
         labels: BTreeMap<String, String>,
     },
+    /// A batch's outcomes, one per proposal, in order.
+    Batch(Vec<Outcome>),
 }

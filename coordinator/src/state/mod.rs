@@ -235,6 +235,10 @@ impl FleetState {
                 Outcome::Done
             }
             Command::Membership { what } => Outcome::Recorded(what.clone()),
+            // A batch is its proposals, each applied and audited on its own.
+            Command::Batch(proposals) => {
+                return Outcome::Batch(proposals.iter().map(|p| self.apply(index, p)).collect())
+            }
             Command::SetAllocation { allocation } => {
                 self.allocation = allocation.clone();
                 Outcome::Done

@@ -662,3 +662,42 @@ mod maintenance {
         assert!(state.drained.is_empty(), "cancel undrains");
     }
 }
+
+#[test]
+fn a_batch_applies_its_proposals_in_order_each_with_its_outcome_and_audit_entry() {
+    let mut state = FleetState::default();
+    let batch = Proposal {
+        actor: Actor::new("coordinator", "node-1"),
+        at_ms: 2_000,
+        command: Command::Batch(vec![
+            proposal(set("region", "eu")),
+            proposal(Command::DeleteSetting {
+                key: "missing".into(),
+            }),
+            proposal(set("region", "us")),
+        ]),
+    };
+    assert_eq!(
+        state.apply(7, &batch),
+        Outcome::Batch(vec![
+            Outcome::Done,
+            Outcome::Refused("no setting `missing`".into()),
+            Outcome::Done,
+        ])
+    );
+    assert_eq!(state.settings.get("region").map(String::as_str), Some("us"));
+    // One audit entry per proposal, by its own actor; none for the wrapper.
+    let audit: Vec<(u64, String, bool)> = state
+        .audit
+        .iter()
+        .map(|a| (a.index, a.actor.to_string(), a.applied))
+        .collect();
+    assert_eq!(
+        audit,
+        vec![
+            (7, "operator alice".into(), true),
+            (7, "operator alice".into(), false),
+            (7, "operator alice".into(), true),
+        ]
+    );
+}
