@@ -169,6 +169,7 @@ fn mempool_metrics(out: &mut Exposition, fleet: &Fleet) {
         fleet.policy().alerts.gas_spike_multiplier,
     );
     let chain = |c: &str| label("chain", c);
+    let chain_agent = |c: &str, agent: &str| format!("{},{}", chain(c), label("agent", agent));
     out.family(
         "mevfleet_mempool_rate_per_second",
         "gauge",
@@ -212,7 +213,7 @@ fn mempool_metrics(out: &mut Exposition, fleet: &Fleet) {
         for row in &c.first_seen {
             out.sample(
                 "mevfleet_mempool_first_seen_share",
-                &format!("{},{}", chain(&c.chain), label("agent", &row.agent)),
+                &chain_agent(&c.chain, &row.agent),
                 row.share,
             );
         }
@@ -227,7 +228,7 @@ fn mempool_metrics(out: &mut Exposition, fleet: &Fleet) {
             if let Some([_, p99]) = agent.forward_delay_ms {
                 out.sample(
                     "mevfleet_mempool_forward_delay_p99_seconds",
-                    &format!("{},{}", chain(&c.chain), label("agent", &agent.agent)),
+                    &chain_agent(&c.chain, &agent.agent),
                     p99 / 1000.0,
                 );
             }
