@@ -139,12 +139,21 @@ impl SimAgent {
             }
         };
         let _closed = seen.send(Seen::Registered);
-        let orders = tokio::spawn(poll_orders(conn.clone(), self.name.clone(), seen.clone()));
+        // A failed poll or delivery is reported at once, not when the
+        // heartbeats end.
+        let orders = {
+            let (conn, name, seen) = (conn.clone(), self.name.clone(), seen.clone());
+            tokio::spawn(async move {
+                if let Err(err) = poll_orders(conn, name.clone(), seen.clone()).await {
+                    let _closed = seen.send(Seen::Failed(format!("{name}: commands: {err}")));
+                }
+            })
+        };
         if self.heartbeats {
             self.heartbeat(&conn, Duration::from_millis(heartbeat_ms), seen)
                 .await;
         }
-        orders.await??;
+        orders.await?;
         Ok(())
     }
 

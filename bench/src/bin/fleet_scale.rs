@@ -230,14 +230,14 @@ async fn broadcast(
             AdminResponse::Issued { command_id, .. } => command_id,
             other => anyhow::bail!("broadcast answered {other:?}"),
         };
-        let (mut received, mut committed) = (0usize, 0usize);
+        let (mut received, mut committed, mut failed) = (0usize, 0usize, 0usize);
         let (mut last_received, mut last_committed) = (sent, sent);
         // Heartbeats keep arriving meanwhile, so the deadline is per command.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         let mut progress = tokio::time::Instant::now() + Duration::from_secs(5);
         while committed < agents {
             if tokio::time::Instant::now() >= progress {
-                eprintln!("command {trial}: {received} received, {committed} committed so far");
+                eprintln!("command {trial}: {received} received, {committed} committed, {failed} agents failed so far");
                 progress += Duration::from_secs(5);
             }
             let event = tokio::time::timeout_at(deadline, seen.recv())
@@ -256,6 +256,12 @@ async fn broadcast(
                 Seen::Committed(c, at) if c == id => {
                     committed += 1;
                     last_committed = last_committed.max(at);
+                }
+                Seen::Failed(err) => {
+                    failed += 1;
+                    if failed <= 3 {
+                        eprintln!("command {trial}: {err}");
+                    }
                 }
                 _ => {}
             }

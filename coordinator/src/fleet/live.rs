@@ -123,6 +123,13 @@ impl LiveView {
         }
     }
 
+    /// How long this member has led, as of `now` (None: it does not lead).
+    pub fn in_office(&self, now: Instant) -> Option<Duration> {
+        self.lock()
+            .took_office
+            .map(|since| now.saturating_duration_since(since))
+    }
+
     /// How long this member has led, and the time since each agent was
     /// last heard from, as of `now` (a snapshot without the reports).
     pub fn ages(&self, now: Instant) -> (Option<Duration>, BTreeMap<String, Duration>) {

@@ -503,11 +503,7 @@ impl Fleet {
     }
 
     async fn failover_round(&self) {
-        let in_office = self
-            .live
-            .snapshot(Instant::now())
-            .in_office
-            .unwrap_or_default();
+        let in_office = self.live.in_office(Instant::now()).unwrap_or_default();
         let view = self
             .assess_now(ClusterStatus {
                 leader: Some(self.core.node_id()),
