@@ -271,3 +271,17 @@ impl EtcdCluster {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_put_request_is_two_length_delimited_fields_in_a_grpc_frame() {
+        assert_eq!(put_request("k", "vv"), b"\x0a\x01k\x12\x02vv");
+        // A length of 200 takes two varint bytes.
+        let long = "x".repeat(200);
+        assert_eq!(&put_request("k", &long)[3..6], b"\x12\xc8\x01");
+        assert_eq!(&grpc_frame(b"abc")[..], b"\x00\x00\x00\x00\x03abc");
+    }
+}

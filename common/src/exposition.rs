@@ -36,6 +36,19 @@ impl Exposition {
         self.sample(name, "", value);
     }
 
+    /// A gauge family with one sample per `(labels, value)`.
+    pub fn gauges<V: std::fmt::Display>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (String, V)>,
+    ) {
+        self.family(name, "gauge", help);
+        for (labels, value) in samples {
+            self.sample(name, &labels, value);
+        }
+    }
+
     /// The page.
     pub fn finish(self) -> String {
         self.text
@@ -54,6 +67,20 @@ pub fn label(key: &str, value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gauge_family_takes_one_sample_per_label_set() {
+        let mut page = Exposition::new();
+        page.gauges(
+            "rate",
+            "Rate.",
+            [(label("chain", "a"), 1.5), (label("chain", "b"), 2.0)],
+        );
+        assert_eq!(
+            page.finish(),
+            "# HELP rate Rate.\n# TYPE rate gauge\nrate{chain=\"a\"} 1.5\nrate{chain=\"b\"} 2\n"
+        );
+    }
 
     #[test]
     fn writes_families_and_escapes_label_values() {

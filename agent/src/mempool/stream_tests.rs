@@ -15,16 +15,21 @@ fn pending(n: u64) -> String {
 }
 
 /// A node that answers each subscription, sends `frames` frames
-/// `FRAME_GAP` apart on the first connection, then falls silent (the
-/// socket stays open).
-async fn node(frames: u64) -> anyhow::Result<std::net::SocketAddr> {
+/// `FRAME_GAP` apart on the first connection, says so on the returned
+/// channel, then falls silent (the socket stays open).
+async fn node(
+    frames: u64,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::sync::oneshot::Receiver<()>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let (sent_all, all_sent) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        let mut first = true;
+        let mut sent_all = Some(sent_all);
         while let Ok((socket, _)) = listener.accept().await {
-            let count = if first { frames } else { 0 };
-            first = false;
+            let (count, done) = match sent_all.take() {
+                Some(done) => (frames, Some(done)),
+                None => (0, None),
+            };
             tokio::spawn(async move {
                 let Ok(mut ws) = tokio_tungstenite::accept_async(socket).await else {
                     return;
@@ -40,23 +45,27 @@ async fn node(frames: u64) -> anyhow::Result<std::net::SocketAddr> {
                     return;
                 }
                 for n in 0..count {
+                    // The stimulus: frames spaced in time.
                     tokio::time::sleep(FRAME_GAP).await;
                     if ws.send(Message::text(pending(n))).await.is_err() {
                         return;
                     }
                 }
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
                 while let Some(Ok(_)) = ws.next().await {}
             });
         }
     });
-    Ok(addr)
+    Ok((addr, all_sent))
 }
 
 #[tokio::test]
 async fn frames_keep_the_subscription_and_silence_renews_it() -> anyhow::Result<()> {
     // 20 frames 50 ms apart: a second, more than twice the silence timeout.
     let frames = 20;
-    let addr = node(frames).await?;
+    let (addr, all_sent) = node(frames).await?;
     let shutdown = Shutdown::new();
     let settings = StreamSettings {
         chain: "ethereum".into(),
@@ -78,12 +87,7 @@ async fn frames_keep_the_subscription_and_silence_renews_it() -> anyhow::Result<
     let handle = spawn(settings, stats, Arc::new(Outbox::new(10)), &shutdown);
     let mut state = handle.state.clone();
     let deadline = Duration::from_secs(20);
-    tokio::time::timeout(deadline, async {
-        while handle.frames.load(Ordering::Relaxed) < frames {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await?;
+    tokio::time::timeout(deadline, all_sent).await??;
     assert_eq!(
         state.borrow().subscriptions,
         1,

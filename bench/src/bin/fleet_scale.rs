@@ -71,8 +71,9 @@ struct Heartbeats {
     agents_with_gap_over_loss_limit: usize,
     /// The most agents the leader counted lost in one of its samples.
     leader_lost_max: f64,
-    /// The fewest agents the leader counted connected in one sample.
-    leader_connected_min: f64,
+    /// The fewest agents the leader counted connected in one sample (none
+    /// when no sample could be read).
+    leader_connected_min: Option<f64>,
     first_failures: Vec<String>,
 }
 
@@ -140,10 +141,7 @@ async fn measure(
         .map(|(_, pid)| Sampler::new(*pid))
         .collect::<anyhow::Result<_>>()?;
     let mut own = Sampler::new(std::process::id())?;
-    let mut beats = Heartbeats {
-        leader_connected_min: f64::MAX,
-        ..Heartbeats::default()
-    };
+    let mut beats = Heartbeats::default();
     let mut rtts = Vec::new();
     let mut longest_gap = Duration::ZERO;
     let mut over_limit = 0usize;
@@ -162,7 +160,8 @@ async fn measure(
                     beats.leader_lost_max = beats.leader_lost_max.max(lost);
                 }
                 if let Ok(connected) = metric_at(leader_http, "mevfleet_agents_connected").await {
-                    beats.leader_connected_min = beats.leader_connected_min.min(connected);
+                    let fewest = beats.leader_connected_min.map_or(connected, |n| n.min(connected));
+                    beats.leader_connected_min = Some(fewest);
                 }
             }
             event = seen.recv() => match event {

@@ -137,21 +137,22 @@ pub async fn render(fleet: &Fleet) -> String {
             "Agents whose heartbeats arrive (leader only).",
             connected,
         );
-        let (in_office, ages) = fleet.live().ages(Instant::now());
-        let ids: Vec<String> = core
+        let now = Instant::now();
+        let in_office = fleet.live().in_office(now).unwrap_or_default();
+        let ages = fleet.live().ages(now);
+        let lost = core
             .view()
-            .read(|a| a.state.agents.keys().cloned().collect())
-            .await;
-        let lost = ids
-            .iter()
-            .filter(|id| {
-                presence(
-                    ages.get(id.as_str()).copied(),
-                    in_office.unwrap_or_default(),
-                    fleet.policy(),
-                ) == Presence::Lost
+            .read(|a| {
+                a.state
+                    .agents
+                    .keys()
+                    .filter(|id| {
+                        presence(ages.get(id.as_str()).copied(), in_office, fleet.policy())
+                            == Presence::Lost
+                    })
+                    .count()
             })
-            .count();
+            .await;
         out.gauge(
             "mevfleet_agents_lost",
             "Registered agents silent for longer than failover.agent_lost_ms (leader only).",
@@ -162,7 +163,8 @@ pub async fn render(fleet: &Fleet) -> String {
     out.finish()
 }
 
-/// The mempool window's figures, per chain (and agent for first sightings).
+/// The mempool window's figures, per chain (and per agent for first
+/// sightings and forwarding delay).
 fn mempool_metrics(out: &mut Exposition, fleet: &Fleet) {
     let view = crate::fleet::mempool::view(
         &fleet.mempool().snapshot(Instant::now()),
@@ -170,68 +172,40 @@ fn mempool_metrics(out: &mut Exposition, fleet: &Fleet) {
     );
     let chain = |c: &str| label("chain", c);
     let chain_agent = |c: &str, agent: &str| format!("{},{}", chain(c), label("agent", agent));
-    out.family(
+    out.gauges(
         "mevfleet_mempool_rate_per_second",
-        "gauge",
         "New pending transactions a second (the busiest agent's last second).",
+        view.iter().map(|c| (chain(&c.chain), c.rate_per_s)),
     );
-    for c in &view {
-        out.sample(
-            "mevfleet_mempool_rate_per_second",
-            &chain(&c.chain),
-            c.rate_per_s,
-        );
-    }
-    out.family(
+    out.gauges(
         "mevfleet_mempool_pending",
-        "gauge",
         "Pending transactions in the pool (the highest agent's txpool_status).",
+        view.iter()
+            .filter_map(|c| Some((chain(&c.chain), c.pending?))),
     );
-    for c in &view {
-        if let Some(pending) = c.pending {
-            out.sample("mevfleet_mempool_pending", &chain(&c.chain), pending);
-        }
-    }
-    out.family(
+    out.gauges(
         "mevfleet_mempool_gas_spike",
-        "gauge",
         "1 while the median fee cap is over alerts.gas_spike_multiplier times its trailing median.",
+        view.iter()
+            .map(|c| (chain(&c.chain), u8::from(c.gas_spike))),
     );
-    for c in &view {
-        out.sample(
-            "mevfleet_mempool_gas_spike",
-            &chain(&c.chain),
-            u8::from(c.gas_spike),
-        );
-    }
-    out.family(
+    out.gauges(
         "mevfleet_mempool_first_seen_share",
-        "gauge",
         "Share of the transactions two agents or more saw that this agent saw first.",
+        view.iter().flat_map(|c| {
+            c.first_seen
+                .iter()
+                .map(|row| (chain_agent(&c.chain, &row.agent), row.share))
+        }),
     );
-    for c in &view {
-        for row in &c.first_seen {
-            out.sample(
-                "mevfleet_mempool_first_seen_share",
-                &chain_agent(&c.chain, &row.agent),
-                row.share,
-            );
-        }
-    }
-    out.family(
+    out.gauges(
         "mevfleet_mempool_forward_delay_p99_seconds",
-        "gauge",
         "99th percentile over the window of the delay from an agent's sighting to the leader's receipt (includes clock skew between hosts).",
+        view.iter().flat_map(|c| {
+            c.agents.iter().filter_map(|agent| {
+                let [_, p99] = agent.forward_delay_ms?;
+                Some((chain_agent(&c.chain, &agent.agent), p99 / 1000.0))
+            })
+        }),
     );
-    for c in &view {
-        for agent in &c.agents {
-            if let Some([_, p99]) = agent.forward_delay_ms {
-                out.sample(
-                    "mevfleet_mempool_forward_delay_p99_seconds",
-                    &chain_agent(&c.chain, &agent.agent),
-                    p99 / 1000.0,
-                );
-            }
-        }
-    }
 }

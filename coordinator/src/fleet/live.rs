@@ -130,19 +130,14 @@ impl LiveView {
             .map(|since| now.saturating_duration_since(since))
     }
 
-    /// How long this member has led, and the time since each agent was
-    /// last heard from, as of `now` (a snapshot without the reports).
-    pub fn ages(&self, now: Instant) -> (Option<Duration>, BTreeMap<String, Duration>) {
-        let inner = self.lock();
-        let in_office = inner
-            .took_office
-            .map(|since| now.saturating_duration_since(since));
-        let ages = inner
+    /// The time since each agent was last heard from, as of `now` (a
+    /// snapshot without the reports).
+    pub fn ages(&self, now: Instant) -> BTreeMap<String, Duration> {
+        self.lock()
             .agents
             .iter()
             .map(|(id, agent)| (id.clone(), now.saturating_duration_since(agent.last_seen)))
-            .collect();
-        (in_office, ages)
+            .collect()
     }
 
     /// How many agents were heard from within `within` of `now`.
