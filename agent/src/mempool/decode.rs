@@ -2,7 +2,9 @@
 //! our `eth_subscribe` calls, and `eth_subscription` notifications that
 //! carry either a whole pending transaction (full mode) or only its hash.
 //! Only the fields the stats need are read, into alloy's primitive types;
-//! everything else in the frame is skipped without being kept.
+//! everything else in the frame is skipped without being kept. The common
+//! notification goes through a byte scanner ([`super::scan`]); whatever it
+//! is not sure of, and every other message, through serde.
 
 use std::fmt;
 
@@ -85,6 +87,15 @@ pub enum DecodeError {
 
 /// Decodes one text frame.
 pub fn decode(text: &str) -> Result<Frame, DecodeError> {
+    match super::scan::notification(text) {
+        Some(frame) => Ok(frame),
+        None => decode_with_serde(text),
+    }
+}
+
+/// Decodes one text frame through serde alone: the final word on every
+/// frame the scanner declines.
+pub(super) fn decode_with_serde(text: &str) -> Result<Frame, DecodeError> {
     let envelope: Envelope = serde_json::from_str(text)?;
     if let Some(params) = envelope.params {
         if envelope.method.as_deref() != Some("eth_subscription") {

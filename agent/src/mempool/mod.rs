@@ -6,6 +6,7 @@
 pub mod decode;
 pub mod metrics;
 pub mod outbox;
+mod scan;
 pub mod stats;
 pub mod stream;
 

@@ -118,6 +118,23 @@ pub fn assess(input: AssessInput<'_>) -> FleetView {
     }
 }
 
+/// The views of the registered agents `wanted` picks, lag measured against
+/// `best_heads` (corroborated over the whole fleet): what the leader's
+/// failover round looks at ten times a second, without the rest of the
+/// fleet view. `input.live` needs only the picked agents.
+pub fn agent_views(
+    input: &AssessInput<'_>,
+    best_heads: &BTreeMap<String, u64>,
+    wanted: impl Fn(&AgentRecord) -> bool,
+) -> Vec<AgentView> {
+    input
+        .registry
+        .values()
+        .filter(|record| wanted(record))
+        .map(|record| agent_view(record, input, best_heads))
+        .collect()
+}
+
 /// The corroborated head per chain: the second-highest head among connected
 /// agents whose node answers on the right chain (the highest alone when
 /// only one reports), so one node that lies about its head cannot make the

@@ -380,3 +380,89 @@ fn overnight_events_are_listed_per_node() {
         overnight[0].detail
     );
 }
+
+static EMPTY_EXECUTORS: BTreeMap<String, Assignment> = BTreeMap::new();
+static EMPTY_GUARDS: BTreeMap<String, mevfleet_common::wire::agent::Guards> = BTreeMap::new();
+
+#[test]
+fn the_failover_rounds_agent_views_are_the_whole_views_of_those_agents() {
+    use super::super::live::LiveView;
+    use mevfleet_common::report::ReportDelta;
+    use HealthState::*;
+    let now = Instant::now();
+    let live = LiveView::default();
+    live.took_office(now - Duration::from_secs(60));
+    let mut registry = BTreeMap::new();
+    // (id, head, may execute); "silent" never heartbeats.
+    for (id, head, executes) in [
+        ("liar", 1_000, false),
+        ("a", 100, true),
+        ("b", 98, false),
+        ("c", 90, true),
+        ("silent", 0, true),
+    ] {
+        let mut agent = record(id, &["ethereum"]);
+        if !executes {
+            agent.executes.clear();
+        }
+        registry.insert(id.to_owned(), agent);
+        if id != "silent" {
+            live.hello(id, now, NOW_MS);
+            let delta = ReportDelta {
+                chains: vec![report("ethereum", Healthy, head)],
+                ..ReportDelta::default()
+            };
+            live.heartbeat(id, delta, now, NOW_MS);
+        }
+    }
+    let policy = FleetPolicy::default();
+    let input = |live| AssessInput {
+        leader: 1,
+        now_ms: NOW_MS,
+        registry: &registry,
+        events: &[],
+        executors: &EMPTY_EXECUTORS,
+        halted: false,
+        guards: &EMPTY_GUARDS,
+        executions: &[],
+        live,
+        cluster: cluster(Some(1), &[]),
+        policy: &policy,
+    };
+    let whole_live = live.snapshot(now);
+    let whole = assess(input(&whole_live));
+
+    let executes = |agent: &AgentRecord| !agent.executes.is_empty();
+    let picked: BTreeSet<&str> = registry
+        .values()
+        .filter(|agent| executes(agent))
+        .map(|agent| agent.id.as_str())
+        .collect();
+    let picked_live = live.snapshot_of(now, &picked);
+    assert_eq!(
+        picked_live.agents.len(),
+        2,
+        "only a and c are live and picked"
+    );
+    let heads = live.corroborated_heads(now, policy.connected_within());
+    let part = agent_views(&input(&picked_live), &heads, executes);
+
+    let expected: Vec<AgentView> = whole
+        .agents
+        .into_iter()
+        .filter(|agent| picked.contains(agent.id.as_str()))
+        .collect();
+    assert_eq!(part, expected);
+    // Lag is against the whole fleet's corroborated head (100), not the
+    // picked agents' own (90).
+    let c = part.iter().find(|agent| agent.id == "c").expect("c");
+    assert_eq!(
+        (c.chains[0].lag, c.chains[0].state.as_str()),
+        (Some(10), "lagging")
+    );
+    let silent = part
+        .iter()
+        .find(|agent| agent.id == "silent")
+        .expect("silent");
+    assert_eq!(silent.presence, Presence::Lost);
+}

@@ -1,4 +1,4 @@
-//! The failover decision, as a pure function of the fleet view, the
+//! The failover decision, as a pure function of the agents' views, the
 //! committed assignments and how long this leader has been in office:
 //! which chains' executor role to move, and where. It never moves a role
 //! that works (no flapping back), waits while the holder is reconnecting or
@@ -12,13 +12,13 @@ use std::collections::BTreeSet;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use mevfleet_common::wire::fleet::{FleetView, Presence};
+use mevfleet_common::wire::fleet::{AgentView, Presence};
 
 use crate::state::{AgentRecord, Assignment, Command};
 
 /// Why a holder must give the role up, if it must.
 fn must_move(
-    view: &FleetView,
+    agents: &[AgentView],
     drained: &BTreeSet<String>,
     agent: &str,
     chain: &str,
@@ -26,7 +26,7 @@ fn must_move(
     if drained.contains(agent) {
         return Some(format!("agent {agent} is drained"));
     }
-    let Some(holder) = view.agents.iter().find(|a| a.id == agent) else {
+    let Some(holder) = agents.iter().find(|a| a.id == agent) else {
         return Some(format!("{agent} is no longer registered"));
     };
     match holder.presence {
@@ -44,14 +44,13 @@ fn must_move(
 
 /// The best standby for `chain`, other than `except`.
 fn best_standby(
-    view: &FleetView,
+    agents: &[AgentView],
     registry: &BTreeMap<String, AgentRecord>,
     drained: &BTreeSet<String>,
     chain: &str,
     except: Option<&str>,
 ) -> Option<String> {
-    let mut candidates: Vec<(u64, u64, &str)> = view
-        .agents
+    let mut candidates: Vec<(u64, u64, &str)> = agents
         .iter()
         .filter(|a| a.presence == Presence::Connected && Some(a.id.as_str()) != except)
         .filter(|a| !drained.contains(&a.id))
@@ -86,9 +85,10 @@ pub struct Committed<'a> {
     pub drained: &'a BTreeSet<String>,
 }
 
-/// The commands that move executor roles, if any must move.
+/// The commands that move executor roles, if any must move. `agents` holds
+/// at least every agent that holds a role or may execute on a chain.
 pub fn decide(
-    view: &FleetView,
+    agents: &[AgentView],
     committed: Committed<'_>,
     in_office: Duration,
     grace: Duration,
@@ -113,13 +113,13 @@ pub fn decide(
         let current = executors.get(chain);
         let holder = current.and_then(|a| a.agent.as_deref());
         let reason = match holder {
-            Some(agent) => match must_move(view, drained, agent, chain) {
+            Some(agent) => match must_move(agents, drained, agent, chain) {
                 Some(reason) => reason,
                 None => continue,
             },
             None => "no executor".to_owned(),
         };
-        if let Some(next) = best_standby(view, registry, drained, chain, holder) {
+        if let Some(next) = best_standby(agents, registry, drained, chain, holder) {
             commands.push(Command::AssignExecutor {
                 chain: chain.to_owned(),
                 agent: Some(next),

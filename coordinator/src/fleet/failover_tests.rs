@@ -1,36 +1,13 @@
 //! The failover decision as a table: node down, agent gone, both standbys
 //! unhealthy, wrong chain, a new leader's grace, no flapping back, ranking.
 
-use mevfleet_common::wire::admin::ClusterStatus;
-use mevfleet_common::wire::fleet::{AgentView, FleetView, StatusLevel, StatusReport};
+use mevfleet_common::wire::fleet::AgentView;
 
 use super::*;
 use crate::fleet::test_support::{agent, held_by};
 
 const GRACE: Duration = Duration::from_secs(10);
 const SETTLED: Duration = Duration::from_secs(60);
-
-fn view(agents: Vec<AgentView>) -> FleetView {
-    FleetView {
-        leader: 1,
-        at_ms: 0,
-        agents,
-        chains: Vec::new(),
-        status: StatusReport {
-            level: StatusLevel::Green,
-            reasons: Vec::new(),
-        },
-        checks: Vec::new(),
-        events: Vec::new(),
-        cluster: ClusterStatus {
-            leader: Some(1),
-            term: 1,
-            members: Vec::new(),
-        },
-        mev: Default::default(),
-        mempool: Vec::new(),
-    }
-}
 
 fn registry(executors: &[&str], others: &[&str]) -> BTreeMap<String, AgentRecord> {
     let record = |id: &str, executes: bool| AgentRecord {
@@ -203,7 +180,7 @@ fn the_role_moves_only_when_it_must_and_only_to_a_healthy_standby() {
             executors: &executors,
             drained: &BTreeSet::new(),
         };
-        let commands = decide(&view(agents), committed, in_office, GRACE);
+        let commands = decide(&agents, committed, in_office, GRACE);
         let expected_epoch = if holder.is_some() { 4 } else { 0 };
         assert_eq!(
             moved_to(&commands),
@@ -260,7 +237,7 @@ fn a_drained_agent_gives_its_role_up_and_is_never_chosen() {
             executors: &executors,
             drained: &drained,
         };
-        let commands = decide(&view(agents()), committed, SETTLED, GRACE);
+        let commands = decide(&agents(), committed, SETTLED, GRACE);
         assert_eq!(
             moved_to(&commands).map(|(to, _)| to),
             expected.map(str::to_owned),

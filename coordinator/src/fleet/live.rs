@@ -3,11 +3,13 @@
 //! carry. Telemetry, not decisions: it lives in memory on the leader only
 //! and starts empty when a member takes office.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use mevfleet_common::report::{AgentReports, ReportDelta};
+
+use super::assess;
 
 /// An agent as last heard from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,6 +123,38 @@ impl LiveView {
                 })
                 .collect(),
         }
+    }
+
+    /// A copy of the view as of `now`, of the agents in `only` alone.
+    pub fn snapshot_of(&self, now: Instant, only: &BTreeSet<&str>) -> LiveSnapshot {
+        let inner = self.lock();
+        LiveSnapshot {
+            in_office: inner
+                .took_office
+                .map(|since| now.saturating_duration_since(since)),
+            agents: only
+                .iter()
+                .filter_map(|id| {
+                    let agent = inner.agents.get(*id)?;
+                    let age = now.saturating_duration_since(agent.last_seen);
+                    Some(((*id).to_owned(), (age, agent.clone())))
+                })
+                .collect(),
+        }
+    }
+
+    /// The corroborated head per chain among the agents heard from within
+    /// `within` of `now` (see [`assess::corroborated_heads`]), read in
+    /// place: nothing is copied but the heads.
+    pub fn corroborated_heads(&self, now: Instant, within: Duration) -> BTreeMap<String, u64> {
+        let inner = self.lock();
+        let connected: BTreeMap<&str, &LiveAgent> = inner
+            .agents
+            .iter()
+            .filter(|(_, agent)| now.saturating_duration_since(agent.last_seen) <= within)
+            .map(|(id, agent)| (id.as_str(), agent))
+            .collect();
+        assess::corroborated_heads(&connected)
     }
 
     /// How long this member has led, as of `now` (None: it does not lead).

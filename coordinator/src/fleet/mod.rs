@@ -19,7 +19,7 @@ mod routine_run;
 #[cfg(test)]
 mod test_support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ use mevfleet_common::wire::admin::{ClusterStatus, ServerInfo};
 use mevfleet_common::wire::agent::{
     AgentResponse, ChainGuards, Control, ExecutorInfo, Held, Hello, Welcome,
 };
-use mevfleet_common::wire::fleet::FleetView;
+use mevfleet_common::wire::fleet::{AgentView, FleetView};
 use mevfleet_common::wire::{ErrorCode, WireError};
 use openraft::ServerState;
 use tracing::{debug, info, warn};
@@ -42,8 +42,9 @@ pub use live::LiveView;
 pub use policy::FleetPolicy;
 
 use crate::node::{unix_ms, NodeCore, NodeError, Retry};
+use crate::raft::state_machine::Applied;
 use crate::raft::wire::{RaftRequest, RaftResponse};
-use crate::state::{Actor, Command, Outcome, Proposal};
+use crate::state::{Actor, AgentRecord, Command, Outcome, Proposal};
 
 /// How long a follower holds an agent's hello while an election runs.
 const HELLO_ELECTION_WAIT: Duration = Duration::from_secs(3);
@@ -502,8 +503,40 @@ impl Fleet {
         self.failover_round().await;
     }
 
+    /// Every tick: the failover decision over the agents that hold or may
+    /// take a role (not the whole fleet, which grows with the hosts); the
+    /// whole view only when a maintenance plan runs or the routine is due.
     async fn failover_round(&self) {
-        let in_office = self.live.in_office(Instant::now()).unwrap_or_default();
+        let now = Instant::now();
+        let in_office = self.live.in_office(now).unwrap_or_default();
+        let (commands, maintaining) = self
+            .core
+            .view()
+            .read(|applied| {
+                let state = &applied.state;
+                let agents = self.failover_agents(applied, now);
+                let commands = failover::decide(
+                    &agents,
+                    failover::Committed {
+                        registry: &state.agents,
+                        executors: &state.executors,
+                        drained: &state.drained,
+                    },
+                    in_office,
+                    self.policy.leader_grace,
+                );
+                (commands, state.active_maintenance().is_some())
+            })
+            .await;
+        self.commit_decisions(commands, "failover").await;
+        self.refresh_weights().await;
+        if in_office < self.policy.leader_grace {
+            return;
+        }
+        let routine_due = self.routine_due_to_look();
+        if !(maintaining || routine_due) {
+            return;
+        }
         let view = self
             .assess_now(ClusterStatus {
                 leader: Some(self.core.node_id()),
@@ -511,28 +544,55 @@ impl Fleet {
                 members: Vec::new(),
             })
             .await;
-        let commands = self
-            .core
-            .view()
-            .read(|applied| {
-                failover::decide(
-                    &view,
-                    failover::Committed {
-                        registry: &applied.state.agents,
-                        executors: &applied.state.executors,
-                        drained: &applied.state.drained,
-                    },
-                    in_office,
-                    self.policy.leader_grace,
-                )
-            })
-            .await;
-        self.commit_decisions(commands, "failover").await;
-        self.refresh_weights().await;
-        if in_office >= self.policy.leader_grace {
+        if maintaining {
             self.maintenance_round(&view).await;
+        }
+        if routine_due {
             self.routine_round(&view).await;
         }
+    }
+
+    /// The views of the agents the failover decision looks at: those that
+    /// may execute on a chain and those that hold a role, lag measured
+    /// against the heads of the whole fleet.
+    fn failover_agents(&self, applied: &Applied, now: Instant) -> Vec<AgentView> {
+        let state = &applied.state;
+        let holders: BTreeSet<&str> = state
+            .executors
+            .values()
+            .filter_map(|assignment| assignment.agent.as_deref())
+            .collect();
+        let wanted = |record: &AgentRecord| {
+            !record.executes.is_empty() || holders.contains(record.id.as_str())
+        };
+        let ids: BTreeSet<&str> = state
+            .agents
+            .values()
+            .filter(|record| wanted(record))
+            .map(|record| record.id.as_str())
+            .collect();
+        let live = self.live.snapshot_of(now, &ids);
+        let heads = self
+            .live
+            .corroborated_heads(now, self.policy.connected_within());
+        let input = AssessInput {
+            leader: self.core.node_id(),
+            now_ms: unix_ms(),
+            registry: &state.agents,
+            events: &state.events,
+            executors: &state.executors,
+            halted: state.halted,
+            guards: &state.guards,
+            executions: &state.executions,
+            live: &live,
+            cluster: ClusterStatus {
+                leader: Some(self.core.node_id()),
+                term: 0,
+                members: Vec::new(),
+            },
+            policy: &self.policy,
+        };
+        assess::agent_views(&input, &heads, wanted)
     }
 
     /// Commits decisions the leader made on its own, logging each.

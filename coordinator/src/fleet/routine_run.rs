@@ -16,10 +16,10 @@ use tracing::{info, warn};
 const EVERY: Duration = Duration::from_secs(5);
 
 impl Fleet {
-    /// Issues the routine commands due now, if it is time to look.
-    pub(super) async fn routine_round(&self, view: &FleetView) {
-        let due_to_look = self
-            .routine_looked
+    /// Whether it is time to look at the routine again (every few
+    /// seconds); a yes counts as the look.
+    pub(super) fn routine_due_to_look(&self) -> bool {
+        self.routine_looked
             .lock()
             .map(|mut at| {
                 let due = at.is_none_or(|t: Instant| t.elapsed() >= EVERY);
@@ -28,10 +28,11 @@ impl Fleet {
                 }
                 due
             })
-            .unwrap_or(false);
-        if !due_to_look {
-            return;
-        }
+            .unwrap_or(false)
+    }
+
+    /// Issues the routine commands due now.
+    pub(super) async fn routine_round(&self, view: &FleetView) {
         let now = unix_ms();
         let policy = &self.policy;
         let specs = self
