@@ -39,6 +39,13 @@ struct Inner {
     agents: BTreeMap<String, LiveAgent>,
 }
 
+impl Inner {
+    fn in_office(&self, now: Instant) -> Option<Duration> {
+        self.took_office
+            .map(|since| now.saturating_duration_since(since))
+    }
+}
+
 /// The live view, shared by the agent service, the HTTP API and reads.
 #[derive(Debug, Default)]
 pub struct LiveView {
@@ -106,9 +113,7 @@ impl LiveView {
     pub fn snapshot(&self, now: Instant) -> LiveSnapshot {
         let inner = self.lock();
         LiveSnapshot {
-            in_office: inner
-                .took_office
-                .map(|since| now.saturating_duration_since(since)),
+            in_office: inner.in_office(now),
             agents: inner
                 .agents
                 .iter()
@@ -129,9 +134,7 @@ impl LiveView {
     pub fn snapshot_of(&self, now: Instant, only: &BTreeSet<&str>) -> LiveSnapshot {
         let inner = self.lock();
         LiveSnapshot {
-            in_office: inner
-                .took_office
-                .map(|since| now.saturating_duration_since(since)),
+            in_office: inner.in_office(now),
             agents: only
                 .iter()
                 .filter_map(|id| {
@@ -159,9 +162,7 @@ impl LiveView {
 
     /// How long this member has led, as of `now` (None: it does not lead).
     pub fn in_office(&self, now: Instant) -> Option<Duration> {
-        self.lock()
-            .took_office
-            .map(|since| now.saturating_duration_since(since))
+        self.lock().in_office(now)
     }
 
     /// The time since each agent was last heard from, as of `now` (a
