@@ -10,6 +10,7 @@ pub mod executor;
 pub mod gateway;
 pub mod guards;
 pub mod http;
+pub mod http_client;
 pub mod mempool;
 pub mod post;
 pub mod probe;

@@ -6,18 +6,18 @@ use std::time::Duration;
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::StatusCode;
-use hyper_tls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use url::Url;
 
-/// The pooled client (HTTP and HTTPS).
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+use crate::http_client::{self, Connector};
+
+/// The pooled client (HTTP, and HTTPS through the process's one TLS
+/// connector).
+pub type HttpClient = Client<Connector, Full<Bytes>>;
 
 /// A new pooled client.
 pub fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build(HttpsConnector::new())
+    http_client::client()
 }
 
 /// Why a POST gave no answer.

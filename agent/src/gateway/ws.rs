@@ -20,6 +20,7 @@ use url::Url;
 
 use super::{only_reads, tags_of, Gateway};
 use crate::guards::Tags;
+use crate::http_client::websocket_tls;
 
 /// How long the node may take to accept the gateway's WebSocket.
 const NODE_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,11 +54,14 @@ pub(super) async fn upgrade(
 /// Carries one client connection until either side closes or the agent
 /// shuts down.
 async fn relay(gateway: Arc<Gateway>, mut client: WebSocket, node_url: Url, tags: Tags) {
-    let connected = tokio::time::timeout(
-        NODE_CONNECT_TIMEOUT,
-        tokio_tungstenite::connect_async(node_url.as_str()),
-    )
-    .await;
+    let connect = async {
+        // Requests are small and a strategy waits on each: no Nagle delay.
+        let tls = websocket_tls(&node_url).map_err(|err| err.to_string())?;
+        tokio_tungstenite::connect_async_tls_with_config(node_url.as_str(), None, true, tls)
+            .await
+            .map_err(|err| err.to_string())
+    };
+    let connected = tokio::time::timeout(NODE_CONNECT_TIMEOUT, connect).await;
     let node = match connected {
         Ok(Ok((node, _))) => node,
         Ok(Err(err)) => {

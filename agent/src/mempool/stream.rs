@@ -24,6 +24,7 @@ use url::Url;
 use super::decode::{decode, Frame, PendingTx};
 use super::outbox::Outbox;
 use super::stats::{ChainStats, Taken};
+use crate::http_client::websocket_tls;
 use crate::post::{client, post_json, HttpClient};
 use crate::uplink::Backoff;
 
@@ -199,7 +200,16 @@ impl Stream {
 
     /// Connects, subscribes and reads until the socket fails or falls silent.
     async fn session(&self, full: &mut bool, shutdown: &CancellationToken) -> Ended {
-        let connect = tokio_tungstenite::connect_async(self.settings.ws.as_str());
+        let tls = match websocket_tls(&self.settings.ws) {
+            Ok(tls) => tls,
+            Err(err) => return Ended::Failed(err.to_string()),
+        };
+        let connect = tokio_tungstenite::connect_async_tls_with_config(
+            self.settings.ws.as_str(),
+            None,
+            true,
+            tls,
+        );
         let mut socket = tokio::select! {
             _ = shutdown.cancelled() => return Ended::Shutdown,
             connected = tokio::time::timeout(CONNECT_TIMEOUT, connect) => match connected {

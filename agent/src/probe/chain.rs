@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::U64;
-use alloy::providers::{Provider, ProviderBuilder, RootProvider};
-use alloy::rpc::client::BatchRequest;
+use alloy::providers::{Provider, RootProvider};
+use alloy::rpc::client::{BatchRequest, RpcClient};
+use alloy::transports::http::{Http, HyperClient};
 use alloy::rpc::types::{Block, SyncStatus};
 use mevfleet_common::chain::HealthState;
 use mevfleet_common::report::{ChainReport, SpoolRecord};
@@ -112,6 +113,14 @@ fn effective_policy(
     }
 }
 
+/// A provider for the node at `url`, over the agent's HTTP client (no TLS
+/// set up unless the URL is `https`).
+fn provider(url: Url) -> RootProvider {
+    let transport = Http::with_client(HyperClient::with_service(crate::post::client()), url);
+    let is_local = transport.guess_local();
+    RootProvider::new(RpcClient::new(transport, is_local))
+}
+
 /// Starts probing with `hooks`, as a tracked task of `shutdown`.
 pub fn spawn_with(
     settings: ProbeSettings,
@@ -127,9 +136,7 @@ pub fn spawn_with(
     shutdown.spawn(
         "chain-probe",
         async move {
-            let provider = ProviderBuilder::new()
-                .disable_recommended_fillers()
-                .connect_hyper_http(settings.rpc.clone());
+            let provider = provider(settings.rpc.clone());
             let mut health = LocalHealth::default();
             let mut next = tokio::time::Instant::now();
             loop {

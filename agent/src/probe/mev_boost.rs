@@ -6,14 +6,12 @@ use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
-use hyper_tls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use mevfleet_common::report::{MevBoostReport, RelayReport};
 use url::Url;
 
 use crate::config::MevBoostConfig;
+use crate::http_client::{self, Connector};
 
 /// The builder API's status path.
 pub const STATUS_PATH: &str = "/eth/v1/builder/status";
@@ -21,7 +19,7 @@ pub const STATUS_PATH: &str = "/eth/v1/builder/status";
 /// An HTTP(S) client for status checks.
 #[derive(Clone, Debug)]
 pub struct StatusClient {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<Connector, Empty<Bytes>>,
     timeout: Duration,
 }
 
@@ -29,7 +27,7 @@ impl StatusClient {
     /// A client whose checks give up after `timeout`.
     pub fn new(timeout: Duration) -> Self {
         Self {
-            client: Client::builder(TokioExecutor::new()).build(HttpsConnector::new()),
+            client: http_client::client(),
             timeout,
         }
     }
