@@ -109,7 +109,9 @@ pub fn websocket_tls(url: &Url) -> Result<Option<tokio_tungstenite::Connector>, 
     if url.scheme() != "wss" {
         return Ok(None);
     }
-    Ok(Some(tokio_tungstenite::Connector::NativeTls(tls()?.clone())))
+    Ok(Some(tokio_tungstenite::Connector::NativeTls(
+        tls()?.clone(),
+    )))
 }
 
 #[cfg(test)]
