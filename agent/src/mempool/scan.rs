@@ -4,14 +4,23 @@
 //! fields the stats use straight into alloy's primitive types and steps over
 //! everything else by its JSON grammar, building nothing.
 //!
-//! It only answers when it is sure: anything unusual (another message, an
-//! escape in a key or a kept string, a `\u` escape anywhere, a repeated
-//! field, a quantity that is not plain hex, deep nesting) makes it decline,
-//! and the serde decoder then has the final word. So whatever the scanner
-//! accepts, serde accepts with the same result, and the tests hold it to
-//! that over every truncation and many corruptions of real frames.
+//! Strings are most of a frame's bytes (hashes, signatures, calldata), so
+//! the scanner never walks them byte by byte. It first checks the whole
+//! frame, 64 bytes at a time with vector compares, for backslashes and
+//! control characters; where there are none, every quote opens or closes a
+//! string, and the quotes are found 64 bytes at a time as a bit mask
+//! ([`Quotes`]). A string is then a lookup in that mask, whatever its
+//! length.
+//!
+//! It only answers when it is sure: anything unusual (another message, any
+//! backslash or control character in the frame, a repeated field, a
+//! quantity that is not plain hex, deep nesting) makes it decline, and the
+//! serde decoder then has the final word. So whatever the scanner accepts,
+//! serde accepts with the same result, and the tests hold it to that over
+//! every truncation and many corruptions of real frames.
 
 use alloy::primitives::{hex, Address, FixedBytes, B256, U256};
+use wide::u8x64;
 
 use super::decode::{Frame, PendingTx};
 
@@ -21,7 +30,14 @@ const MAX_DEPTH: usize = 64;
 /// The frame, when it is a pending-transaction notification the scanner is
 /// sure of; `None` leaves it to the serde decoder.
 pub(super) fn notification(text: &str) -> Option<Frame> {
-    let mut cursor = Cursor { text, at: 0 };
+    if !plain(text.as_bytes()) {
+        return None;
+    }
+    let mut cursor = Cursor {
+        text,
+        at: 0,
+        quotes: Quotes::default(),
+    };
     let frame = cursor.envelope()?;
     cursor.whitespace();
     (cursor.at == text.len()).then_some(frame)
@@ -37,32 +53,72 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     Some(())
 }
 
-/// Where the first quote, backslash or control character of `bytes` is:
-/// the end of a string's plain run. Eight bytes at a time: most strings
-/// here are hashes and addresses, too short for a vector search to pay.
-fn special(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each byte of `v` that is zero (exact for the lowest).
-    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let mut chunks = bytes.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let v = u64::from_le_bytes(word);
-        let found = zero(v ^ (ONES * u64::from(b'"')))
-            | zero(v ^ (ONES * u64::from(b'\\')))
-            | (v.wrapping_sub(ONES * 0x20) & !v & HIGHS);
-        if found != 0 {
-            return Some(at + found.trailing_zeros() as usize / 8);
+/// The 64-byte block `block` of `bytes`, the tail padded with spaces
+/// (neither a quote, a backslash nor a control character).
+fn block_of(bytes: &[u8], block: usize) -> u8x64 {
+    let start = block * 64;
+    let chunk = bytes
+        .get(start..bytes.len().min(start + 64))
+        .unwrap_or_default();
+    match <[u8; 64]>::try_from(chunk) {
+        Ok(whole) => u8x64::from(whole),
+        Err(_) => {
+            let mut padded = [b' '; 64];
+            padded[..chunk.len()].copy_from_slice(chunk);
+            u8x64::from(padded)
         }
-        at += 8;
     }
-    let rest = chunks.remainder();
-    rest.iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .map(|i| at + i)
+}
+
+/// Whether `bytes` has no backslash and no control character (JSON's
+/// whitespace but the space included): then no string in it has an
+/// escape, and every quote starts or ends a string.
+fn plain(bytes: &[u8]) -> bool {
+    let controls = u8x64::splat(0x1f);
+    let backslashes = u8x64::splat(b'\\');
+    (0..bytes.len().div_ceil(64)).all(|block| {
+        let block = block_of(bytes, block);
+        let odd = block.min(controls).simd_eq(block) | block.simd_eq(backslashes);
+        !odd.any()
+    })
+}
+
+/// Where the quotes of a frame are, one 64-byte block's mask at a time (bit
+/// `i` is byte `64 * block + i`): the block last asked about is kept, since
+/// the next string usually ends in it.
+#[derive(Default)]
+struct Quotes {
+    /// The kept block's index plus one (0: none kept).
+    block: usize,
+    mask: u64,
+}
+
+impl Quotes {
+    /// The first quote of `bytes` at or after `from`.
+    #[inline]
+    fn at_or_after(&mut self, bytes: &[u8], from: usize) -> Option<usize> {
+        let mut block = from / 64;
+        let mut mask = self.mask_of(bytes, block) & (u64::MAX << (from % 64));
+        while mask == 0 {
+            block += 1;
+            if block * 64 >= bytes.len() {
+                return None;
+            }
+            mask = self.mask_of(bytes, block);
+        }
+        Some(block * 64 + mask.trailing_zeros() as usize)
+    }
+
+    #[inline]
+    fn mask_of(&mut self, bytes: &[u8], block: usize) -> u64 {
+        if self.block != block + 1 {
+            self.block = block + 1;
+            self.mask = block_of(bytes, block)
+                .simd_eq(u8x64::splat(b'"'))
+                .to_bitmask();
+        }
+        self.mask
+    }
 }
 
 fn hex_digit(digit: u8) -> Option<u128> {
@@ -78,6 +134,7 @@ fn hex_digit(digit: u8) -> Option<u128> {
 struct Cursor<'a> {
     text: &'a str,
     at: usize,
+    quotes: Quotes,
 }
 
 impl<'a> Cursor<'a> {
@@ -85,8 +142,11 @@ impl<'a> Cursor<'a> {
         self.text.as_bytes().get(self.at).copied()
     }
 
+    /// Spaces: the only whitespace a frame the scanner takes can have
+    /// (tabs and line breaks are control characters, which [`plain`]
+    /// leaves to serde).
     fn whitespace(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        while self.peek() == Some(b' ') {
             self.at += 1;
         }
     }
@@ -96,13 +156,13 @@ impl<'a> Cursor<'a> {
         let mut method = None;
         let mut payload = None;
         self.object(|cursor, key| match key {
-            "jsonrpc" => cursor.skip(1),
-            "method" => once(&mut method, cursor.plain_string()?),
-            "params" => once(&mut payload, cursor.params()?),
+            b"jsonrpc" => cursor.skip(1),
+            b"method" => once(&mut method, cursor.string_bytes()?),
+            b"params" => once(&mut payload, cursor.params()?),
             // `id`, `result`, `error`: a reply, which serde reads.
             _ => None,
         })?;
-        if method? != "eth_subscription" {
+        if method? != b"eth_subscription" {
             return None;
         }
         payload
@@ -112,7 +172,7 @@ impl<'a> Cursor<'a> {
     fn params(&mut self) -> Option<Frame> {
         let mut payload = None;
         self.object(|cursor, key| match key {
-            "result" => once(&mut payload, cursor.payload()?),
+            b"result" => once(&mut payload, cursor.payload()?),
             _ => cursor.skip(2),
         })?;
         payload
@@ -135,12 +195,12 @@ impl<'a> Cursor<'a> {
         let mut gas_price = None;
         let mut max_fee_per_gas = None;
         self.object(|cursor, key| match key {
-            "hash" => once(&mut hash, cursor.fixed::<32>()?),
-            "from" => once(&mut from, cursor.nullable(Self::address)?),
-            "to" => once(&mut to, cursor.nullable(Self::address)?),
-            "value" => once(&mut value, cursor.quantity()?),
-            "gasPrice" => once(&mut gas_price, cursor.nullable(Self::quantity)?),
-            "maxFeePerGas" => once(&mut max_fee_per_gas, cursor.nullable(Self::quantity)?),
+            b"hash" => once(&mut hash, cursor.fixed::<32>()?),
+            b"from" => once(&mut from, cursor.nullable(Self::address)?),
+            b"to" => once(&mut to, cursor.nullable(Self::address)?),
+            b"value" => once(&mut value, cursor.quantity()?),
+            b"gasPrice" => once(&mut gas_price, cursor.nullable(Self::quantity)?),
+            b"maxFeePerGas" => once(&mut max_fee_per_gas, cursor.nullable(Self::quantity)?),
             _ => cursor.skip(3),
         })?;
         Some(PendingTx {
@@ -154,7 +214,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// An object, calling `field` with each key and the cursor on its value.
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
         self.whitespace();
         if self.peek()? != b'{' {
             return None;
@@ -167,7 +227,7 @@ impl<'a> Cursor<'a> {
         }
         loop {
             self.whitespace();
-            let key = self.plain_string()?;
+            let key = self.string_bytes()?;
             self.whitespace();
             if self.peek()? != b':' {
                 return None;
@@ -187,24 +247,23 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A string without escapes or control characters, borrowed.
-    fn plain_string(&mut self) -> Option<&'a str> {
+    /// A string's bytes between its quotes (the frame has no escapes: it
+    /// ends at the next quote).
+    #[inline]
+    fn string_bytes(&mut self) -> Option<&'a [u8]> {
         let bytes = self.text.as_bytes();
         if self.peek()? != b'"' {
             return None;
         }
         let start = self.at + 1;
-        let end = start + special(bytes.get(start..)?)?;
-        if bytes[end] != b'"' {
-            return None;
-        }
+        let end = self.quotes.at_or_after(bytes, start)?;
         self.at = end + 1;
-        self.text.get(start..end)
+        bytes.get(start..end)
     }
 
     /// `0x` and exactly `2 * N` hex digits.
     fn fixed<const N: usize>(&mut self) -> Option<FixedBytes<N>> {
-        let digits = self.plain_string()?.strip_prefix("0x")?;
+        let digits = self.string_bytes()?.strip_prefix(b"0x")?;
         let mut out = [0u8; N];
         if digits.len() != 2 * N {
             return None;
@@ -219,14 +278,14 @@ impl<'a> Cursor<'a> {
 
     /// `0x` and one to 64 hex digits.
     fn quantity(&mut self) -> Option<U256> {
-        let digits = self.plain_string()?.strip_prefix("0x")?;
+        let digits = self.string_bytes()?.strip_prefix(b"0x")?;
         match digits.len() {
             // Fees and values fit in 128 bits: read them without ruint.
             1..=32 => digits
-                .bytes()
-                .try_fold(0u128, |sum, digit| Some(sum << 4 | hex_digit(digit)?))
+                .iter()
+                .try_fold(0u128, |sum, &digit| Some(sum << 4 | hex_digit(digit)?))
                 .map(U256::from),
-            33..=64 => U256::from_str_radix(digits, 16).ok(),
+            33..=64 => U256::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok(),
             _ => None,
         }
     }
@@ -256,28 +315,10 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A string with the simple escapes at most (`\u` is left to serde).
+    /// A string, whatever its length, by its two quotes.
+    #[inline]
     fn skip_string(&mut self) -> Option<()> {
-        let bytes = self.text.as_bytes();
-        let mut at = self.at + 1;
-        loop {
-            at += special(bytes.get(at..)?)?;
-            match bytes[at] {
-                b'"' => {
-                    self.at = at + 1;
-                    return Some(());
-                }
-                b'\\'
-                    if matches!(
-                        bytes.get(at + 1),
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't')
-                    ) =>
-                {
-                    at += 2
-                }
-                _ => return None,
-            }
-        }
+        self.string_bytes().map(|_| ())
     }
 
     fn skip_array(&mut self, depth: usize) -> Option<()> {

@@ -34,12 +34,14 @@ fn the_scanner_takes_the_frames_nodes_send() {
     assert_eq!(taken(&hash_only), Frame::Hash(HASH.parse().expect("hash")));
 
     // Contract creation, legacy fields, keys in another order, the method
-    // last, whitespace everywhere, escapes and numbers in skipped fields.
+    // last, spaces everywhere, numbers and nesting in skipped fields, and a
+    // long string across several 64-byte blocks.
     let creation = format!(
         "{{ \"params\" : {{ \"result\" : {{ \"to\" : null , \"hash\":\"{HASH}\", \"value\":\"0x0\", \
-         \"gasPrice\":\"0x01\", \"maxFeePerGas\": null, \"input\":\"0x60\\n\\\"x\\\"\", \
+         \"gasPrice\":\"0x01\", \"maxFeePerGas\": null, \"input\":\"0x{}\", \
          \"nested\":[1,-2.5e+3,true,false,null,{{\"a\":[[]]}}], \"from\":\"0xF39Fd6e51aad88F6F4ce6aB8827279cffFb92266\" }}, \
-         \"subscription\":7 }},\n\t\"jsonrpc\":\"2.0\", \"method\":\"eth_subscription\" }}\r\n"
+         \"subscription\":7 }}, \"jsonrpc\":\"2.0\", \"method\":\"eth_subscription\" }} ",
+        "60".repeat(300)
     );
     let Frame::Transaction(tx) = taken(&creation) else {
         panic!("not a transaction");
@@ -47,6 +49,23 @@ fn the_scanner_takes_the_frames_nodes_send() {
     assert_eq!(tx.to, None);
     assert_eq!(tx.fee_cap_wei(), Some(1));
     assert!(tx.from.is_some());
+}
+
+#[test]
+fn escapes_and_control_whitespace_are_left_to_serde_which_reads_them() {
+    let cases = [
+        ANVIL_FULL.replace(r#""input":"0x""#, r#""input":"0x60\n\"x\"""#),
+        ANVIL_FULL.replace(r#""input":"0x""#, r#""input":"\/""#),
+        ANVIL_FULL.replace(r#","hash":"#, ",\n\t\"hash\":"),
+        format!("{ANVIL_FULL}\r\n"),
+    ];
+    for text in &cases {
+        assert_eq!(notification(text), None, "{text}");
+        let Ok(Frame::Transaction(tx)) = decode(text) else {
+            panic!("serde did not read {text}");
+        };
+        assert_eq!(tx.hash.to_string(), HASH);
+    }
 }
 
 #[test]
