@@ -2,10 +2,13 @@
 //! the arrivals and fee caps of the current second, percentiles and a
 //! trailing median when a second completes, and which transactions are
 //! selected for the coordinator. The stream feeds it; time is passed in.
+//! Memory is bounded at any arrival rate: hashes by the dedup's capacity,
+//! fees by a fixed-size uniform sample of the second.
 
 use std::collections::{BTreeSet, VecDeque};
 
-use alloy::primitives::map::B256Set;
+use std::hash::{BuildHasherDefault, Hasher};
+
 use alloy::primitives::{Address, B256};
 use mevfleet_common::mempool::{median, MempoolSummary, Sighting, SightingReason};
 
@@ -13,6 +16,66 @@ use super::decode::PendingTx;
 
 /// How many past seconds' p50 the trailing median looks at.
 const TRAILING_SECONDS: usize = 60;
+
+/// Fee caps kept for one second's percentiles. Up to this many a second
+/// (far above any public chain's pending rate) every fee counts; beyond
+/// it a uniform sample of this size stands for the second, which puts the
+/// p99 within a fraction of a percent and keeps memory and the per-second
+/// sort bounded.
+const FEE_SAMPLE: usize = 8192;
+
+/// What a hash is remembered by: its two 16-byte halves, one turned by a
+/// bit, XORed. Hashes are keccak outputs, so two transactions that share a
+/// key are a 2^-128 accident, and forging one takes 2^128 work; half the
+/// bytes halve the dedup's memory and its cache misses. (The turn keeps
+/// made-up hashes apart too: a number in either half, or the same bytes
+/// in both.)
+type HashKey = u128;
+
+fn key_of(hash: &B256) -> HashKey {
+    let (high, low) = hash.0.split_at(16);
+    let half = |bytes: &[u8]| {
+        let mut half = [0u8; 16];
+        half.copy_from_slice(bytes);
+        u128::from_be_bytes(half)
+    };
+    half(high) ^ half(low).rotate_left(1)
+}
+
+/// A set of keys, each hashed by one folded multiply: cheap, and it mixes
+/// made-up keys (a counter in one half) into the well-spread high and low
+/// bits the table's buckets and tags are taken from.
+type KeySet = std::collections::HashSet<HashKey, BuildHasherDefault<FoldedMultiply>>;
+
+/// The hasher of [`KeySet`].
+#[derive(Default)]
+struct FoldedMultiply(u64);
+
+impl FoldedMultiply {
+    fn mix(&mut self, value: u64) {
+        let product = u128::from(self.0 ^ value) * 0x9e37_79b9_7f4a_7c15;
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
+    }
+}
+
+impl Hasher for FoldedMultiply {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u128` is used; anything else is mixed in all the same.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u128(&mut self, key: u128) {
+        self.mix((key as u64) ^ ((key >> 64) as u64).rotate_left(32));
+    }
+}
 
 /// What to select and how long to remember hashes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,10 +95,10 @@ pub struct Selection {
 pub struct Dedup {
     ttl_us: u64,
     capacity: usize,
-    // Hashes are keccak outputs: a fixed-bytes hasher is enough and several
+    // Keys are keccak output: a fixed-bytes hasher is enough and several
     // times cheaper than SipHash at hundreds of thousands a second.
-    current: B256Set,
-    previous: B256Set,
+    current: KeySet,
+    previous: KeySet,
     started_us: u64,
 }
 
@@ -45,8 +108,8 @@ impl Dedup {
         Self {
             ttl_us,
             capacity: capacity.max(1),
-            current: B256Set::default(),
-            previous: B256Set::default(),
+            current: KeySet::default(),
+            previous: KeySet::default(),
             started_us: 0,
         }
     }
@@ -58,14 +121,15 @@ impl Dedup {
         {
             // The next generation starts at the size of the last one, so a
             // busy pool does not rehash its way up again.
-            let sized = B256Set::with_capacity_and_hasher(self.current.len(), Default::default());
+            let sized = KeySet::with_capacity_and_hasher(self.current.len(), Default::default());
             self.previous = std::mem::replace(&mut self.current, sized);
             self.started_us = now_us;
         }
-        if self.previous.contains(&hash) {
+        let key = key_of(&hash);
+        if self.previous.contains(&key) {
             return false;
         }
-        self.current.insert(hash)
+        self.current.insert(key)
     }
 }
 
@@ -77,7 +141,7 @@ pub struct ChainStats {
     dedup: Dedup,
     second: u64,
     arrivals: u64,
-    fees: Vec<u128>,
+    fees: FeeSample,
     arrivals_total: u64,
     dropped_total: u64,
     trailing: VecDeque<f64>,
@@ -105,7 +169,7 @@ impl ChainStats {
             dedup,
             second: 0,
             arrivals: 0,
-            fees: Vec::new(),
+            fees: FeeSample::default(),
             arrivals_total: 0,
             dropped_total: 0,
             trailing: VecDeque::with_capacity(TRAILING_SECONDS),
@@ -163,7 +227,7 @@ impl ChainStats {
     fn describe(&mut self, tx: &PendingTx, seen_us: u64) -> Taken {
         if let Some(fee) = tx.fee_cap_wei() {
             if seen_us / 1_000_000 == self.second {
-                self.fees.push(fee);
+                self.fees.add(fee);
             }
         }
         let value = tx.value_wei();
@@ -205,14 +269,14 @@ impl ChainStats {
             dropped_total: self.dropped_total,
             pending: None,
             queued: None,
-            fee_gwei: percentiles(&self.fees).or(self.last_fees),
+            fee_gwei: percentiles(&self.fees.kept).or(self.last_fees),
             trailing_p50_gwei: median(&mut self.trailing.iter().copied().collect::<Vec<_>>()),
             error: None,
         }
     }
 
     fn roll_to(&mut self, second: u64) {
-        if let Some(fees @ [p50, _, _]) = percentiles(&self.fees) {
+        if let Some(fees @ [p50, _, _]) = percentiles(&self.fees.kept) {
             self.last_fees = Some(fees);
             if self.trailing.len() == TRAILING_SECONDS {
                 self.trailing.pop_front();
@@ -222,6 +286,53 @@ impl ChainStats {
         self.second = second;
         self.arrivals = 0;
         self.fees.clear();
+    }
+}
+
+/// One second's fee caps: all of them up to [`FEE_SAMPLE`], then a uniform
+/// sample of that size (reservoir sampling, Vitter's algorithm R).
+#[derive(Debug)]
+struct FeeSample {
+    kept: Vec<u128>,
+    seen: u64,
+    /// xorshift64* state: fast, and uniform enough for sampling.
+    random: u64,
+}
+
+impl Default for FeeSample {
+    fn default() -> Self {
+        Self {
+            kept: Vec::new(),
+            seen: 0,
+            random: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+}
+
+impl FeeSample {
+    fn add(&mut self, fee: u128) {
+        self.seen += 1;
+        if self.kept.len() < FEE_SAMPLE {
+            self.kept.push(fee);
+            return;
+        }
+        // The n-th fee replaces a kept one with probability FEE_SAMPLE / n.
+        let slot = (u128::from(self.next_random()) * u128::from(self.seen)) >> 64;
+        if let Some(kept) = self.kept.get_mut(slot as usize) {
+            *kept = fee;
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        self.random ^= self.random >> 12;
+        self.random ^= self.random << 25;
+        self.random ^= self.random >> 27;
+        self.random.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn clear(&mut self) {
+        self.kept.clear();
+        self.seen = 0;
     }
 }
 

@@ -166,3 +166,59 @@ fn the_trailing_median_follows_past_seconds() {
     assert_eq!(last.fee_gwei.map(|f| f[0]), Some(40.0));
     assert_eq!(last.trailing_p50_gwei, Some(10.0), "median of 10, 10, 12");
 }
+
+/// A transaction whose hash is `n` in its last bytes, the way made-up
+/// feeds number them.
+fn numbered(n: u64, fee_gwei: u128) -> PendingTx {
+    PendingTx {
+        hash: B256::left_padding_from(&n.to_be_bytes()),
+        ..tx(0, 1, fee_gwei)
+    }
+}
+
+#[test]
+fn hashes_that_differ_only_in_one_half_are_told_apart() {
+    let mut dedup = Dedup::new(u64::MAX, 1000);
+    for n in 1..=500u64 {
+        let low = B256::left_padding_from(&n.to_be_bytes());
+        let mut high = B256::ZERO;
+        high[..8].copy_from_slice(&n.to_be_bytes());
+        assert!(dedup.first_time(low, T0), "{low}");
+        assert!(dedup.first_time(high, T0), "{high}");
+        assert!(!dedup.first_time(low, T0), "{low} again");
+    }
+}
+
+#[test]
+fn a_busy_second_is_summarised_from_a_bounded_uniform_sample() {
+    let mut stats = ChainStats::new("ethereum", plain(), Dedup::new(120 * SECOND, 200_000));
+    let busy = 100_000u64;
+    // Fees 1..=100,000 gwei, rising through the second: keeping only the
+    // first ones would give a p50 of about 4,000.
+    for n in 0..busy {
+        let fee = u128::from(n + 1);
+        assert_eq!(stats.arrived(&numbered(n, fee), T0 + 10), Taken::Counted);
+    }
+    assert!(stats.fees.kept.len() <= FEE_SAMPLE, "the sample is bounded");
+    let summary = stats.roll(T0 + SECOND).expect("the second ended");
+    assert_eq!(summary.arrivals, busy, "every arrival counts");
+    let [p50, p90, p99] = summary.fee_gwei.expect("fees");
+    for (estimate, exact) in [(p50, 50_000.0), (p90, 90_000.0), (p99, 99_000.0)] {
+        assert!(
+            (estimate - exact).abs() / exact < 0.03,
+            "{estimate} gwei is not within 3% of {exact}"
+        );
+    }
+}
+
+#[test]
+fn the_key_hasher_spreads_counters_over_the_high_bits() {
+    use std::hash::BuildHasher;
+    let hasher = BuildHasherDefault::<FoldedMultiply>::default();
+    // hashbrown tags entries with the top 7 bits: counters must not share
+    // one tag.
+    let tags: BTreeSet<u64> = (0..1_000u64)
+        .map(|n| hasher.hash_one(key_of(&B256::left_padding_from(&n.to_be_bytes()))) >> 57)
+        .collect();
+    assert!(tags.len() > 100, "only {} tags", tags.len());
+}
