@@ -67,7 +67,8 @@ pub struct MempoolConfig {
     /// false subscribes for hashes and fetches each transaction (the
     /// stream falls back to that by itself when the node refuses full mode).
     pub full_transactions: bool,
-    /// A stream silent for this long is resubscribed.
+    /// A stream silent for this long is resubscribed (checked once per
+    /// timeout, so within twice this).
     pub silence_timeout_ms: u64,
     /// How long a hash is remembered to drop duplicates.
     pub dedup_ttl_s: u64,

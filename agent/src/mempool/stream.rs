@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alloy::primitives::B256;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use mevfleet_common::mempool::unix_us;
 use mevfleet_common::shutdown::Shutdown;
 use serde_json::json;
@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 use url::Url;
 
-use super::decode::{decode, Frame, PendingTx};
+use super::decode::{decode, DecodeError, Frame, PendingTx};
 use super::outbox::Outbox;
 use super::stats::{ChainStats, Taken};
 use crate::http_client::websocket_tls;
@@ -44,6 +44,13 @@ const FETCH_QUEUE: usize = 10_000;
 /// Transactions fetched in one JSON-RPC batch.
 const FETCH_BATCH: usize = 100;
 
+/// Frames taken in one go when more are already waiting on the socket:
+/// they share one clock read and one lock of the stats.
+const TAKE_BATCH: u64 = 64;
+
+/// What the socket gives next.
+type Next = Option<Result<Message, tokio_tungstenite::tungstenite::Error>>;
+
 /// Settings of one chain's stream.
 #[derive(Clone, Debug)]
 pub struct StreamSettings {
@@ -55,7 +62,7 @@ pub struct StreamSettings {
     pub rpc: Url,
     /// Ask for whole transactions first.
     pub full_transactions: bool,
-    /// Resubscribe after this long without a frame.
+    /// Resubscribe after between one and two of these without a frame.
     pub silence_timeout: Duration,
     /// Reconnect delays.
     pub backoff: Backoff,
@@ -222,13 +229,18 @@ impl Stream {
             return Ended::Failed(format!("cannot subscribe: {err}"));
         }
         let mut streaming = false;
-        // Per frame, only the clock is read: the watchdog is re-armed from
-        // the last frame's time when it fires, not re-created per frame.
+        // Per frame, only a count moves: the watchdog fires every
+        // `silence` and ends the session when no frame came since it last
+        // fired, so a silent stream ends between one and two `silence`s
+        // after its last frame, without a clock read per frame.
         let silence = self.settings.silence_timeout;
-        let mut last_frame = tokio::time::Instant::now();
-        let watchdog = tokio::time::sleep_until(last_frame + silence);
+        let mut frames = 0u64;
+        let mut frames_at_watch = 0u64;
+        let watchdog = tokio::time::sleep(silence);
         let cancelled = shutdown.cancelled();
         tokio::pin!(watchdog, cancelled);
+        // A message a batch read but left for this loop (not a transaction).
+        let mut held: Option<Next> = None;
         loop {
             let ended = |reason: String| {
                 if streaming {
@@ -237,22 +249,27 @@ impl Stream {
                     Ended::Failed(reason)
                 }
             };
-            let next = tokio::select! {
-                biased;
-                _ = &mut cancelled => {
-                    let _closing = socket.close(None).await;
-                    return Ended::Shutdown;
-                }
-                next = socket.next() => next,
-                _ = &mut watchdog => {
-                    if last_frame.elapsed() >= silence {
-                        return ended(format!("no frame for {} ms", silence.as_millis()));
+            let next = if let Some(next) = held.take() {
+                next
+            } else {
+                tokio::select! {
+                    biased;
+                    _ = &mut cancelled => {
+                        let _closing = socket.close(None).await;
+                        return Ended::Shutdown;
                     }
-                    watchdog.as_mut().reset(last_frame + silence);
-                    continue;
+                    next = socket.next() => next,
+                    _ = &mut watchdog => {
+                        if frames == frames_at_watch {
+                            return ended(format!("no frame for {} ms", silence.as_millis()));
+                        }
+                        frames_at_watch = frames;
+                        watchdog.as_mut().reset(tokio::time::Instant::now() + silence);
+                        continue;
+                    }
                 }
             };
-            last_frame = tokio::time::Instant::now();
+            frames += 1;
             let text = match next {
                 None => return ended("the node closed the socket".into()),
                 Some(Err(err)) => return ended(format!("socket error: {err}")),
@@ -260,19 +277,9 @@ impl Stream {
                 Some(Ok(Message::Close(_))) => return ended("the node closed the socket".into()),
                 Some(Ok(_)) => continue,
             };
-            let now = unix_us();
             match decode(text.as_str()) {
-                Ok(Frame::Transaction(tx)) => {
-                    let taken = lock(&self.stats).arrived(&tx, now);
-                    hand_over(&self.outbox, taken);
-                    self.frames.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(Frame::Hash(hash)) => {
-                    self.frames.fetch_add(1, Ordering::Relaxed);
-                    let new = lock(&self.stats).hash_arrived(hash, now);
-                    if new && self.fetch.try_send((hash, now)).is_err() {
-                        lock(&self.stats).dropped(1);
-                    }
+                frame @ (Ok(Frame::Transaction(_) | Frame::Hash(_)) | Err(_)) => {
+                    held = self.take_batch(&mut socket, frame);
                 }
                 Ok(Frame::Subscribed { id }) => {
                     streaming = true;
@@ -296,12 +303,62 @@ impl Stream {
                     return Ended::Failed(format!("the node refused the subscription: {message}"))
                 }
                 Ok(Frame::Other) => {}
-                Err(err) => {
-                    debug!(error = %err, "undecodable frame");
-                    lock(&self.stats).dropped(1);
-                }
             }
         }
+    }
+
+    /// Takes `first` (a transaction, a hash or an undecodable frame) and
+    /// the transactions already waiting behind it, up to [`TAKE_BATCH`],
+    /// under one lock of the stats and stamped with one time: they were all
+    /// there when this read began. Returns the first message that is not a
+    /// transaction, for the session loop.
+    fn take_batch<S>(&self, socket: &mut S, first: Result<Frame, DecodeError>) -> Option<Next>
+    where
+        S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    {
+        let now = unix_us();
+        let mut stats = lock(&self.stats);
+        let mut frame = first;
+        let mut taken = 0;
+        let held = loop {
+            match frame {
+                Ok(Frame::Transaction(tx)) => {
+                    taken += 1;
+                    hand_over(&self.outbox, stats.arrived(&tx, now));
+                }
+                Ok(Frame::Hash(hash)) => {
+                    taken += 1;
+                    if stats.hash_arrived(hash, now) && self.fetch.try_send((hash, now)).is_err() {
+                        stats.dropped(1);
+                    }
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    debug!(error = %err, "undecodable frame");
+                    stats.dropped(1);
+                }
+            }
+            if taken >= TAKE_BATCH {
+                break None;
+            }
+            // Only what is there now: nothing waits here.
+            let Some(next) = socket.next().now_or_never() else {
+                break None;
+            };
+            let Some(Ok(Message::Text(text))) = &next else {
+                break Some(next);
+            };
+            frame = decode(text.as_str());
+            if matches!(
+                frame,
+                Ok(Frame::Subscribed { .. } | Frame::Refused { .. } | Frame::Other)
+            ) {
+                break Some(next);
+            }
+        };
+        drop(stats);
+        self.frames.fetch_add(taken, Ordering::Relaxed);
+        held
     }
 }
 

@@ -98,3 +98,85 @@ async fn frames_keep_the_subscription_and_silence_renews_it() -> anyhow::Result<
     shutdown.wait(Duration::from_secs(5)).await;
     Ok(())
 }
+
+/// A node that answers the subscription, then sends `burst` back to back
+/// (so the stream finds many frames waiting at once) and stays open.
+async fn burst_node(burst: Vec<Message>) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let Ok((socket, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(mut ws) = tokio_tungstenite::accept_async(socket).await else {
+            return;
+        };
+        let Some(Ok(Message::Text(_))) = ws.next().await else {
+            return;
+        };
+        let reply = Message::text(r#"{"jsonrpc":"2.0","id":1,"result":"0x1"}"#);
+        let mut messages = std::iter::once(Ok(reply)).chain(burst.into_iter().map(Ok));
+        let mut all = futures::stream::iter(&mut messages);
+        if ws.send_all(&mut all).await.is_err() {
+            return;
+        }
+        while let Some(Ok(_)) = ws.next().await {}
+    });
+    Ok(addr)
+}
+
+#[tokio::test]
+async fn a_burst_is_taken_whole_with_other_messages_inside_it() -> anyhow::Result<()> {
+    // 300 transactions sent at once, with a ping, another method's
+    // notification and an undecodable frame among them.
+    let mut burst: Vec<Message> = (0..300).map(|n| Message::text(pending(n))).collect();
+    burst.insert(50, Message::Ping(vec![1].into()));
+    burst.insert(
+        120,
+        Message::text(r#"{"jsonrpc":"2.0","method":"other","params":{"result":"0x00"}}"#),
+    );
+    burst.insert(200, Message::text("not json"));
+    let addr = burst_node(burst).await?;
+    let shutdown = Shutdown::new();
+    let settings = StreamSettings {
+        chain: "ethereum".into(),
+        ws: format!("ws://{addr}").parse()?,
+        rpc: "http://127.0.0.1:9".parse()?,
+        full_transactions: true,
+        silence_timeout: Duration::from_secs(30),
+        backoff: Backoff::default(),
+    };
+    let stats = ChainStats::new(
+        "ethereum",
+        Selection {
+            high_value_wei: u128::MAX,
+            watched: Default::default(),
+            forward_all: true,
+        },
+        Dedup::new(60_000_000, 1_000),
+    );
+    let outbox = Arc::new(Outbox::new(1_000));
+    let handle = spawn(settings, stats, outbox.clone(), &shutdown);
+    let mut sightings = 0;
+    let summary = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            outbox.ready().await;
+            if let Some(report) = outbox.take() {
+                sightings += report.sightings.len();
+                if let Some(summary) = report.summaries.into_iter().next() {
+                    if summary.arrivals_total == 300 {
+                        return summary;
+                    }
+                }
+            }
+        }
+    })
+    .await?;
+    assert_eq!(summary.dropped_total, 1, "the undecodable frame");
+    assert_eq!(sightings, 300, "every transaction forwarded");
+    assert_eq!(handle.frames.load(Ordering::Relaxed), 300);
+    assert_eq!(handle.state.borrow().subscriptions, 1, "no reconnect");
+    shutdown.cancel();
+    shutdown.wait(Duration::from_secs(5)).await;
+    Ok(())
+}
