@@ -61,18 +61,19 @@ async fn node(
     Ok((addr, all_sent))
 }
 
-#[tokio::test]
-async fn frames_keep_the_subscription_and_silence_renews_it() -> anyhow::Result<()> {
-    // 20 frames 50 ms apart: a second, more than twice the silence timeout.
-    let frames = 20;
-    let (addr, all_sent) = node(frames).await?;
-    let shutdown = Shutdown::new();
+/// A full-transaction stream of "ethereum" on the node at `addr` (no RPC
+/// behind it), and its stats, selecting nothing unless `forward_all`.
+fn ethereum(
+    addr: std::net::SocketAddr,
+    silence_timeout: Duration,
+    forward_all: bool,
+) -> anyhow::Result<(StreamSettings, ChainStats)> {
     let settings = StreamSettings {
         chain: "ethereum".into(),
         ws: format!("ws://{addr}").parse()?,
         rpc: "http://127.0.0.1:9".parse()?,
         full_transactions: true,
-        silence_timeout: SILENCE,
+        silence_timeout,
         backoff: Backoff::default(),
     };
     let stats = ChainStats::new(
@@ -80,10 +81,20 @@ async fn frames_keep_the_subscription_and_silence_renews_it() -> anyhow::Result<
         Selection {
             high_value_wei: u128::MAX,
             watched: Default::default(),
-            forward_all: false,
+            forward_all,
         },
         Dedup::new(60_000_000, 1_000),
     );
+    Ok((settings, stats))
+}
+
+#[tokio::test]
+async fn frames_keep_the_subscription_and_silence_renews_it() -> anyhow::Result<()> {
+    // 20 frames 50 ms apart: a second, more than twice the silence timeout.
+    let frames = 20;
+    let (addr, all_sent) = node(frames).await?;
+    let shutdown = Shutdown::new();
+    let (settings, stats) = ethereum(addr, SILENCE, false)?;
     let handle = spawn(settings, stats, Arc::new(Outbox::new(10)), &shutdown);
     let mut state = handle.state.clone();
     let deadline = Duration::from_secs(20);
@@ -138,23 +149,7 @@ async fn a_burst_is_taken_whole_with_other_messages_inside_it() -> anyhow::Resul
     burst.insert(200, Message::text("not json"));
     let addr = burst_node(burst).await?;
     let shutdown = Shutdown::new();
-    let settings = StreamSettings {
-        chain: "ethereum".into(),
-        ws: format!("ws://{addr}").parse()?,
-        rpc: "http://127.0.0.1:9".parse()?,
-        full_transactions: true,
-        silence_timeout: Duration::from_secs(30),
-        backoff: Backoff::default(),
-    };
-    let stats = ChainStats::new(
-        "ethereum",
-        Selection {
-            high_value_wei: u128::MAX,
-            watched: Default::default(),
-            forward_all: true,
-        },
-        Dedup::new(60_000_000, 1_000),
-    );
+    let (settings, stats) = ethereum(addr, Duration::from_secs(30), true)?;
     let outbox = Arc::new(Outbox::new(1_000));
     let handle = spawn(settings, stats, outbox.clone(), &shutdown);
     let mut sightings = 0;
