@@ -5,12 +5,11 @@
 //! everything else by its JSON grammar, building nothing.
 //!
 //! Strings are most of a frame's bytes (hashes, signatures, calldata), so
-//! the scanner never walks them byte by byte. It first checks the whole
-//! frame, 64 bytes at a time with vector compares, for backslashes and
-//! control characters; where there are none, every quote opens or closes a
-//! string, and the quotes are found 64 bytes at a time as a bit mask
-//! ([`Quotes`]). A string is then a lookup in that mask, whatever its
-//! length.
+//! the scanner never walks them byte by byte. It loads the frame 64 bytes
+//! at a time and, with vector compares, checks each block for backslashes
+//! and control characters; where there are none, every quote opens or
+//! closes a string, and the block's quotes become a bit mask ([`Quotes`]).
+//! A string is then the next two bits of that mask, whatever its length.
 //!
 //! It only answers when it is sure: anything unusual (another message, any
 //! backslash or control character in the frame, a repeated field, a
@@ -30,13 +29,10 @@ const MAX_DEPTH: usize = 64;
 /// The frame, when it is a pending-transaction notification the scanner is
 /// sure of; `None` leaves it to the serde decoder.
 pub(super) fn notification(text: &str) -> Option<Frame> {
-    if !plain(text.as_bytes()) {
-        return None;
-    }
     let mut cursor = Cursor {
         text,
         at: 0,
-        quotes: Quotes::default(),
+        quotes: Quotes::new(text.as_bytes()),
     };
     let frame = cursor.envelope()?;
     cursor.whitespace();
@@ -53,10 +49,10 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     Some(())
 }
 
-/// The 64-byte block `block` of `bytes`, the tail padded with spaces
+/// The 64 bytes of `bytes` from `start`, the tail padded with spaces
 /// (neither a quote, a backslash nor a control character).
-fn block_of(bytes: &[u8], block: usize) -> u8x64 {
-    let start = block * 64;
+#[inline(always)]
+fn block_at(bytes: &[u8], start: usize) -> u8x64 {
     let chunk = bytes
         .get(start..bytes.len().min(start + 64))
         .unwrap_or_default();
@@ -70,54 +66,63 @@ fn block_of(bytes: &[u8], block: usize) -> u8x64 {
     }
 }
 
-/// Whether `bytes` has no backslash and no control character (JSON's
-/// whitespace but the space included): then no string in it has an
-/// escape, and every quote starts or ends a string.
-fn plain(bytes: &[u8]) -> bool {
-    let controls = u8x64::splat(0x1f);
-    let backslashes = u8x64::splat(b'\\');
-    (0..bytes.len().div_ceil(64)).all(|block| {
-        let block = block_of(bytes, block);
-        let odd = block.min(controls).simd_eq(block) | block.simd_eq(backslashes);
-        !odd.any()
-    })
+/// The quotes of a frame, in order, found 64 bytes at a time as a bit mask
+/// (bit `i` of a block's mask is byte `start + i`). The cursor reads
+/// strings in the order they come and no other token holds a quote, so the
+/// quote it needs next is always the first one not taken yet.
+///
+/// A block with a backslash or a control character (JSON's whitespace but
+/// the space) ends the scan: a string there may hold an escape, and a quote
+/// may then not start or end one. Every byte of every string is in a block
+/// loaded to find its quotes, and bytes between strings are read by the
+/// grammar, which takes only spaces, so nothing unusual goes unseen.
+struct Quotes<'a> {
+    bytes: &'a [u8],
+    /// Where the loaded block starts.
+    start: usize,
+    /// The loaded block's quotes not taken yet.
+    left: u64,
+    /// Where the block after it starts.
+    next: usize,
 }
 
-/// Where the quotes of a frame are, one 64-byte block's mask at a time (bit
-/// `i` is byte `64 * block + i`): the block last asked about is kept, since
-/// the next string usually ends in it.
-#[derive(Default)]
-struct Quotes {
-    /// The kept block's index plus one (0: none kept).
-    block: usize,
-    mask: u64,
-}
-
-impl Quotes {
-    /// The first quote of `bytes` at or after `from`.
-    #[inline]
-    fn at_or_after(&mut self, bytes: &[u8], from: usize) -> Option<usize> {
-        let mut block = from / 64;
-        let mut mask = self.mask_of(bytes, block) & (u64::MAX << (from % 64));
-        while mask == 0 {
-            block += 1;
-            if block * 64 >= bytes.len() {
-                return None;
-            }
-            mask = self.mask_of(bytes, block);
+impl<'a> Quotes<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            start: 0,
+            left: 0,
+            next: 0,
         }
-        Some(block * 64 + mask.trailing_zeros() as usize)
     }
 
-    #[inline]
-    fn mask_of(&mut self, bytes: &[u8], block: usize) -> u64 {
-        if self.block != block + 1 {
-            self.block = block + 1;
-            self.mask = block_of(bytes, block)
-                .simd_eq(u8x64::splat(b'"'))
-                .to_bitmask();
+    /// The next quote not taken yet; `None` past the last one, or at a
+    /// block that is not plain.
+    #[inline(always)]
+    fn take(&mut self) -> Option<usize> {
+        while self.left == 0 {
+            self.load()?;
         }
-        self.mask
+        let at = self.start + self.left.trailing_zeros() as usize;
+        self.left &= self.left - 1;
+        Some(at)
+    }
+
+    /// Loads the next block's quotes.
+    #[inline(never)]
+    fn load(&mut self) -> Option<()> {
+        if self.next >= self.bytes.len() {
+            return None;
+        }
+        let block = block_at(self.bytes, self.next);
+        let odd = block.min(u8x64::splat(0x1f)).simd_eq(block) | block.simd_eq(u8x64::splat(b'\\'));
+        if odd.any() {
+            return None;
+        }
+        self.start = self.next;
+        self.left = block.simd_eq(u8x64::splat(b'"')).to_bitmask();
+        self.next += 64;
+        Some(())
     }
 }
 
@@ -134,17 +139,18 @@ fn hex_digit(digit: u8) -> Option<u128> {
 struct Cursor<'a> {
     text: &'a str,
     at: usize,
-    quotes: Quotes,
+    quotes: Quotes<'a>,
 }
 
 impl<'a> Cursor<'a> {
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.at).copied()
     }
 
-    /// Spaces: the only whitespace a frame the scanner takes can have
-    /// (tabs and line breaks are control characters, which [`plain`]
-    /// leaves to serde).
+    /// Spaces: the only whitespace the scanner takes (at a tab or a line
+    /// break the next token is not what it expects, and serde decides).
+    #[inline(always)]
     fn whitespace(&mut self) {
         while self.peek() == Some(b' ') {
             self.at += 1;
@@ -249,14 +255,16 @@ impl<'a> Cursor<'a> {
 
     /// A string's bytes between its quotes (the frame has no escapes: it
     /// ends at the next quote).
-    #[inline]
+    #[inline(always)]
     fn string_bytes(&mut self) -> Option<&'a [u8]> {
         let bytes = self.text.as_bytes();
-        if self.peek()? != b'"' {
+        // The opening quote is the next one, here; anything else means the
+        // frame is not what the scanner thinks, and serde decides.
+        if self.quotes.take()? != self.at {
             return None;
         }
         let start = self.at + 1;
-        let end = self.quotes.at_or_after(bytes, start)?;
+        let end = self.quotes.take()?;
         self.at = end + 1;
         bytes.get(start..end)
     }
@@ -299,12 +307,21 @@ impl<'a> Cursor<'a> {
     }
 
     /// Steps over any JSON value at nesting `depth`.
+    #[inline(always)]
     fn skip(&mut self, depth: usize) -> Option<()> {
+        // Most values are strings: no call for them.
+        if self.peek()? == b'"' {
+            return self.skip_string();
+        }
+        self.skip_other(depth)
+    }
+
+    /// Steps over a value that is not a string.
+    fn skip_other(&mut self, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
         match self.peek()? {
-            b'"' => self.skip_string(),
             b'{' => self.object(|cursor, _| cursor.skip(depth + 1)),
             b'[' => self.skip_array(depth),
             b't' => self.literal("true"),
