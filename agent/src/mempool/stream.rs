@@ -8,10 +8,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use alloy::primitives::B256;
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::{SinkExt, StreamExt};
 use mevfleet_common::mempool::unix_us;
 use mevfleet_common::shutdown::Shutdown;
 use serde_json::json;
@@ -241,6 +242,10 @@ impl Stream {
         tokio::pin!(watchdog, cancelled);
         // A message a batch read but left for this loop (not a transaction).
         let mut held: Option<Next> = None;
+        // This task's own waker, for the batch's reads of what is already
+        // waiting: the socket then keeps the waker it has, instead of
+        // swapping in another one and back on every frame.
+        let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
         loop {
             let ended = |reason: String| {
                 if streaming {
@@ -279,7 +284,7 @@ impl Stream {
             };
             match decode(text.as_str()) {
                 frame @ (Ok(Frame::Transaction(_) | Frame::Hash(_)) | Err(_)) => {
-                    held = self.take_batch(&mut socket, frame);
+                    held = self.take_batch(&mut socket, &waker, frame);
                 }
                 Ok(Frame::Subscribed { id }) => {
                     streaming = true;
@@ -312,11 +317,17 @@ impl Stream {
     /// under one lock of the stats and stamped with one time: they were all
     /// there when this read began. Returns the first message that is not a
     /// transaction, for the session loop.
-    fn take_batch<S>(&self, socket: &mut S, first: Result<Frame, DecodeError>) -> Option<Next>
+    fn take_batch<S>(
+        &self,
+        socket: &mut S,
+        waker: &Waker,
+        first: Result<Frame, DecodeError>,
+    ) -> Option<Next>
     where
         S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
     {
         let now = unix_us();
+        let mut context = Context::from_waker(waker);
         let mut stats = lock(&self.stats);
         let mut frame = first;
         let mut taken = 0;
@@ -342,7 +353,7 @@ impl Stream {
                 break None;
             }
             // Only what is there now: nothing waits here.
-            let Some(next) = socket.next().now_or_never() else {
+            let Poll::Ready(next) = socket.poll_next_unpin(&mut context) else {
                 break None;
             };
             let Some(Ok(Message::Text(text))) = &next else {
