@@ -116,7 +116,8 @@ async fn the_coordinator_speaks_the_notify_protocol() -> anyhow::Result<()> {
 #[test]
 fn systemd_analyze_verify_accepts_the_units() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/systemd");
+    let units =
+        mevfleet_common::source_tree::repo_root(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd");
     for name in ["mevfleet-agent", "mevfleet-coordinator"] {
         // The units name the installed binary; point them at the built one.
         let text = std::fs::read_to_string(units.join(format!("{name}.service")))?;
@@ -147,7 +148,8 @@ fn systemd_analyze_verify_accepts_the_units() -> anyhow::Result<()> {
 
 #[test]
 fn promtool_accepts_the_prometheus_files() -> anyhow::Result<()> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus");
+    let dir = mevfleet_common::source_tree::repo_root(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/prometheus");
     for (what, file) in [
         ("config", "prometheus.yml"),
         ("rules", "mevfleet-rules.yml"),

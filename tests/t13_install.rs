@@ -12,7 +12,8 @@ use mevfleet_common::identity::Role;
 use mevfleet_tests::{bin_path, TestPki};
 
 fn install(args: &[&str]) -> anyhow::Result<Output> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install.sh");
+    let script = mevfleet_common::source_tree::repo_root(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts/install.sh");
     Ok(Command::new("bash").arg(script).args(args).output()?)
 }
 
@@ -36,7 +37,8 @@ fn install_lays_out_an_agent_and_uninstall_removes_it() -> anyhow::Result<()> {
     let creds = pki.issue_dir(Role::Agent, "host-a")?;
     let root = pki.root().join("root");
     let bins = bin_dir(pki.root())?;
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/agent.example.toml");
+    let config = mevfleet_common::source_tree::repo_root(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/agent.example.toml");
     let (config, creds, bins, prefix) = (
         config.display().to_string(),
         creds.display().to_string(),

@@ -209,7 +209,7 @@ async fn install_enrolls_an_agent_host_with_a_token() -> anyhow::Result<()> {
         std::fs::copy(bin_path(name), bins.join(name))?;
     }
     let root = fleet.pki.root().join("root");
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = mevfleet_common::source_tree::repo_root(env!("CARGO_MANIFEST_DIR"));
     let template = fleet.pki.root().join("host-template.toml");
     std::fs::write(
         &template,

@@ -13,7 +13,7 @@ use mevfleet_tests::{bin_path, init_logs, wait_until};
 use serde_json::Value;
 
 fn anvil() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/anvil")
+    mevfleet_common::source_tree::repo_root(env!("CARGO_MANIFEST_DIR")).join(".tools/anvil")
 }
 
 fn env_value(env: &str, key: &str) -> anyhow::Result<String> {

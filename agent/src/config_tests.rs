@@ -74,7 +74,8 @@ rpc = "http://127.0.0.1:9545"
 
 #[test]
 fn the_shipped_example_is_valid() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/agent.example.toml");
+    let path = mevfleet_common::source_tree::repo_root(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/agent.example.toml");
     mevfleet_common::config_file::load::<AgentConfig>(&path)
         .expect("deploy/agent.example.toml is valid");
 }

@@ -21,6 +21,7 @@ pub mod net;
 pub mod notify;
 pub mod report;
 pub mod shutdown;
+pub mod source_tree;
 pub mod telemetry;
 pub mod tls;
 pub mod utc;

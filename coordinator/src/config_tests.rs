@@ -61,7 +61,8 @@ fn chain_policies_resolve_known_and_explicit_chains() {
 
 #[test]
 fn the_shipped_example_is_valid() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/coordinator.example.toml");
+    let path = mevfleet_common::source_tree::repo_root(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/coordinator.example.toml");
     mevfleet_common::config_file::load::<CoordinatorConfig>(&path)
         .expect("deploy/coordinator.example.toml is valid");
 }

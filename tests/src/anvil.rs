@@ -32,7 +32,8 @@ pub const DEV_ACCOUNT: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 pub const OTHER_ACCOUNT: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
 fn anvil_path() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/anvil");
+    let path =
+        mevfleet_common::source_tree::repo_root(env!("CARGO_MANIFEST_DIR")).join(".tools/anvil");
     assert!(
         path.exists(),
         "{} is missing: run scripts/setup.sh",

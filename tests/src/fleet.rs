@@ -276,11 +276,20 @@ impl TestFleet {
         state: &str,
     ) -> anyhow::Result<Value> {
         let what = format!("{agent}/{chain} {state} in `mevfleet agents`");
-        wait_until(&what, DEFAULT_DEADLINE, || async {
+        let last_seen = std::sync::Mutex::new(None::<Value>);
+        let found = wait_until(&what, DEFAULT_DEADLINE, || async {
             let agents = self.agents_json().await.ok()?;
-            chain_of(&agents, agent, chain).filter(|c| c["state"] == state)
+            let seen = chain_of(&agents, agent, chain);
+            if let Ok(mut last) = last_seen.lock() {
+                last.clone_from(&seen);
+            }
+            seen.filter(|c| c["state"] == state)
         })
-        .await
+        .await;
+        found.map_err(|err| {
+            let last = last_seen.lock().ok().and_then(|last| last.clone());
+            err.context(format!("last seen: {last:?}"))
+        })
     }
 
     /// `chain`'s executor and epoch from `mevfleet chains`, once there is
