@@ -8,7 +8,7 @@
 //! receives it can tell how long it took.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,10 +27,15 @@ const LOW_VALUE_WEI: u128 = 10_000_000_000_000_000;
 pub enum Feed {
     /// These frames, as fast as the socket takes them.
     Burst(Arc<Vec<Utf8Bytes>>),
-    /// `rate` transactions a second until the reader hangs up; every
-    /// `high_value_every`-th is worth [`HIGH_VALUE_WEI`] plus its send time
-    /// in µs since the Unix epoch.
-    Paced { rate: u64, high_value_every: u64 },
+    /// `rate` transactions a second until the reader hangs up; while
+    /// `armed` is set, every `high_value_every`-th is worth
+    /// [`HIGH_VALUE_WEI`] plus its send time in µs since the Unix epoch
+    /// (unarmed, a warm-up, every transaction is low value).
+    Paced {
+        rate: u64,
+        high_value_every: u64,
+        armed: Arc<AtomicBool>,
+    },
 }
 
 /// A node's notification for transaction `n` (distinct hash and nonce)
@@ -138,6 +143,7 @@ async fn serve(
         Feed::Paced {
             rate,
             high_value_every,
+            armed,
         } => {
             let start = Instant::now();
             let mut ticks = tokio::time::interval(Duration::from_millis(1));
@@ -155,11 +161,12 @@ async fn serve(
                     let n = *next;
                     *next += 1;
                     sent_here += 1;
-                    let value = if n % (*high_value_every).max(1) == 0 {
-                        HIGH_VALUE_WEI + u128::from(unix_us())
-                    } else {
-                        LOW_VALUE_WEI
-                    };
+                    let value =
+                        if n % (*high_value_every).max(1) == 0 && armed.load(Ordering::Relaxed) {
+                            HIGH_VALUE_WEI + u128::from(unix_us())
+                        } else {
+                            LOW_VALUE_WEI
+                        };
                     sink.feed(Message::text(frame(n, value))).await?;
                 }
                 sink.flush().await?;

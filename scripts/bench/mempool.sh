@@ -6,6 +6,6 @@
 # sighting to the leader's receipt (a real agent and coordinator over QUIC),
 # at a steady rate. Release build.
 # Usage: scripts/bench/mempool.sh [--transactions N] [--rounds R]
-#        [--paced-rate TX_PER_S] [--paced-seconds S]
+#        [--paced-rate TX_PER_S] [--paced-seconds S] [--delay-runs N]
 source "$(dirname "$0")/lib.sh"
 bench_run mempool "$@"
