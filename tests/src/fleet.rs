@@ -12,8 +12,8 @@ use mevfleet_common::identity::Role;
 use serde_json::Value;
 
 use crate::{
-    bin_path, coordinator_configs, data_dirs, free_ports, http_get, wait_until, Anvil,
-    ChildProcess, ProcessMember, TestPki, DEFAULT_DEADLINE,
+    bin_path, coordinator_configs, data_dirs, free_ports, http_get, wait_until, wait_until_ok,
+    Anvil, ChildProcess, ProcessMember, TestPki, DEFAULT_DEADLINE,
 };
 
 /// An agent process and its config.
@@ -276,20 +276,14 @@ impl TestFleet {
         state: &str,
     ) -> anyhow::Result<Value> {
         let what = format!("{agent}/{chain} {state} in `mevfleet agents`");
-        let last_seen = std::sync::Mutex::new(None::<Value>);
-        let found = wait_until(&what, DEFAULT_DEADLINE, || async {
-            let agents = self.agents_json().await.ok()?;
-            let seen = chain_of(&agents, agent, chain);
-            if let Ok(mut last) = last_seen.lock() {
-                last.clone_from(&seen);
+        wait_until_ok(&what, DEFAULT_DEADLINE, || async {
+            let agents = self.agents_json().await.map_err(|err| err.to_string())?;
+            match chain_of(&agents, agent, chain) {
+                Some(seen) if seen["state"] == state => Ok(seen),
+                seen => Err(format!("{seen:?}")),
             }
-            seen.filter(|c| c["state"] == state)
         })
-        .await;
-        found.map_err(|err| {
-            let last = last_seen.lock().ok().and_then(|last| last.clone());
-            err.context(format!("last seen: {last:?}"))
-        })
+        .await
     }
 
     /// `chain`'s executor and epoch from `mevfleet chains`, once there is
@@ -300,11 +294,25 @@ impl TestFleet {
         not: Option<&str>,
         deadline: Duration,
     ) -> anyhow::Result<(String, u64)> {
-        wait_until(&format!("a {chain} executor"), deadline, || async {
-            let chains = self.cli_json(&["chains"], &[]).await.ok()?;
-            let entry = chains.as_array()?.iter().find(|c| c["chain"] == chain)?;
-            let agent = entry["executor"].as_str()?.to_owned();
-            (Some(agent.as_str()) != not).then_some((agent, entry["epoch"].as_u64()?))
+        wait_until_ok(&format!("a {chain} executor"), deadline, || async {
+            let chains = self
+                .cli_json(&["chains"], &[])
+                .await
+                .map_err(|err| err.to_string())?;
+            let entry = chains
+                .as_array()
+                .and_then(|all| all.iter().find(|c| c["chain"] == chain));
+            let found = entry.and_then(|entry| {
+                let agent = entry["executor"].as_str()?;
+                (Some(agent) != not).then_some((agent.to_owned(), entry["epoch"].as_u64()?))
+            });
+            match found {
+                Some(found) => Ok(found),
+                None => Err(match self.agents_json().await {
+                    Ok(agents) => format!("chain {entry:?}; agents {agents}"),
+                    Err(_) => format!("chain {entry:?}"),
+                }),
+            }
         })
         .await
     }

@@ -23,7 +23,7 @@ pub use http::{
 pub use pki::TestPki;
 pub use process::{bin_path, ChildProcess};
 pub use processes::{coordinator_configs, data_dirs, free_ports, ProcessMember};
-pub use wait::{wait_until, DEFAULT_DEADLINE};
+pub use wait::{wait_until, wait_until_ok, DEFAULT_DEADLINE};
 
 /// Installs a test log subscriber once (`RUST_LOG` to see it).
 pub fn init_logs() {

@@ -18,16 +18,62 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
+    wait_until_ok(what, deadline, || {
+        let attempt = check();
+        async move { attempt.await.ok_or_else(String::new) }
+    })
+    .await
+}
+
+/// Polls `check` until it returns `Ok`, or fails after `deadline` with
+/// `what` and the last `Err` in the message: `check` says what it saw when
+/// the condition did not hold, so a timeout tells where things stood.
+pub async fn wait_until_ok<T, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    mut check: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
     let started = Instant::now();
     let mut pause = Duration::from_millis(5);
     loop {
-        if let Some(value) = check().await {
-            return Ok(value);
-        }
+        let seen = match check().await {
+            Ok(value) => return Ok(value),
+            Err(seen) => seen,
+        };
         if started.elapsed() > deadline {
-            anyhow::bail!("timed out after {deadline:?} waiting for {what}");
+            let timed_out = anyhow::anyhow!("timed out after {deadline:?} waiting for {what}");
+            if seen.is_empty() {
+                return Err(timed_out);
+            }
+            return Err(timed_out.context(format!("last seen: {seen}")));
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_timeout_names_what_was_last_seen() {
+        let mut polls = 0;
+        let result: anyhow::Result<()> = wait_until_ok("never", Duration::ZERO, || {
+            polls += 1;
+            let seen = format!("poll {polls}");
+            async move { Err(seen) }
+        })
+        .await;
+        let message = format!(
+            "{:#}",
+            result.err().map_or_else(String::new, |e| format!("{e:#}"))
+        );
+        assert!(message.contains("last seen: poll 1"), "{message}");
+        assert!(message.contains("never"), "{message}");
     }
 }
