@@ -294,7 +294,7 @@ impl TestFleet {
         not: Option<&str>,
         deadline: Duration,
     ) -> anyhow::Result<(String, u64)> {
-        wait_until_ok(&format!("a {chain} executor"), deadline, || async {
+        let found = wait_until_ok(&format!("a {chain} executor"), deadline, || async {
             let chains = self
                 .cli_json(&["chains"], &[])
                 .await
@@ -306,15 +306,16 @@ impl TestFleet {
                 let agent = entry["executor"].as_str()?;
                 (Some(agent) != not).then_some((agent.to_owned(), entry["epoch"].as_u64()?))
             });
-            match found {
-                Some(found) => Ok(found),
-                None => Err(match self.agents_json().await {
-                    Ok(agents) => format!("chain {entry:?}; agents {agents}"),
-                    Err(_) => format!("chain {entry:?}"),
-                }),
-            }
+            found.ok_or_else(|| format!("{entry:?}"))
         })
-        .await
+        .await;
+        match found {
+            Err(err) => match self.agents_json().await {
+                Ok(agents) => Err(err.context(format!("agents now: {agents}"))),
+                Err(_) => Err(err),
+            },
+            found => found,
+        }
     }
 
     /// The leader's node id, from `mevfleet cluster status`.

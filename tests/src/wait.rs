@@ -69,10 +69,7 @@ mod tests {
             async move { Err(seen) }
         })
         .await;
-        let message = format!(
-            "{:#}",
-            result.err().map_or_else(String::new, |e| format!("{e:#}"))
-        );
+        let message = result.err().map(|e| format!("{e:#}")).unwrap_or_default();
         assert!(message.contains("last seen: poll 1"), "{message}");
         assert!(message.contains("never"), "{message}");
     }
