@@ -189,4 +189,56 @@ mod tests {
         );
         assert_eq!(stamp_of(LOW_VALUE_WEI), None);
     }
+
+    /// The values of the next `count` transactions on `ws`.
+    async fn values<S>(ws: &mut S, count: usize) -> anyhow::Result<Vec<u128>>
+    where
+        S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    {
+        let mut values = Vec::new();
+        while values.len() < count {
+            let Some(message) = ws.next().await else {
+                anyhow::bail!("the firehose hung up");
+            };
+            let Message::Text(text) = message? else {
+                continue;
+            };
+            let frame: serde_json::Value = serde_json::from_str(text.as_str())?;
+            let Some(value) = frame["params"]["result"]["value"].as_str() else {
+                continue;
+            };
+            values.push(u128::from_str_radix(value.trim_start_matches("0x"), 16)?);
+        }
+        Ok(values)
+    }
+
+    #[tokio::test]
+    async fn a_paced_feed_sends_high_value_transactions_only_once_armed() -> anyhow::Result<()> {
+        let armed = Arc::new(AtomicBool::new(false));
+        let firehose = start(Feed::Paced {
+            rate: 20_000,
+            high_value_every: 10,
+            armed: armed.clone(),
+        })?;
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(format!("ws://{}", firehose.addr)).await?;
+        ws.send(Message::text(
+            r#"{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newPendingTransactions",true]}"#,
+        ))
+        .await?;
+        let warm_up = values(&mut ws, 100).await?;
+        assert!(warm_up.iter().all(|v| *v == LOW_VALUE_WEI), "{warm_up:?}");
+        armed.store(true, Ordering::Relaxed);
+        // What was already on its way went out unarmed: wait for the first
+        // stamped one, then every tenth is stamped.
+        let mut waited = 0;
+        while stamp_of(values(&mut ws, 1).await?[0]).is_none() {
+            waited += 1;
+            assert!(waited < 1_000_000, "nothing stamped once armed");
+        }
+        let after = values(&mut ws, 100).await?;
+        let stamped = after.iter().filter_map(|v| stamp_of(*v)).count();
+        assert_eq!(stamped, 10, "{after:?}");
+        Ok(())
+    }
 }
