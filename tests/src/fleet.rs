@@ -309,13 +309,15 @@ impl TestFleet {
             found.ok_or_else(|| format!("{entry:?}"))
         })
         .await;
-        match found {
-            Err(err) => match self.agents_json().await {
-                Ok(agents) => Err(err.context(format!("agents now: {agents}"))),
-                Err(_) => Err(err),
-            },
-            found => found,
-        }
+        let Err(err) = found else {
+            return found;
+        };
+        // Where things stood: the agents' views, and the cluster's term and
+        // leader (an election starts the new leader's failover grace).
+        let agents = self.agents_json().await.map(|v| v.to_string());
+        let cluster = self.cli_json(&["cluster", "status"], &[]).await;
+        let cluster = cluster.map(|v| v.to_string());
+        Err(err.context(format!("agents now: {agents:?}; cluster now: {cluster:?}")))
     }
 
     /// The leader's node id, from `mevfleet cluster status`.
