@@ -1,7 +1,7 @@
 //! The coordinator's RocksDB: opening it with its column families, and the
 //! bincode encoding of what goes in it. Writes that Raft's safety rests on
 //! (log appends, votes, purges, snapshots) are synced to disk before they
-//! are acknowledged.
+//! are acknowledged; the committed log id rides on the next one.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -38,7 +38,13 @@ pub enum StoreError {
 
 /// Opens (creating if needed) the store in `dir`.
 pub fn open(dir: &Path) -> Result<Arc<DB>, StoreError> {
-    let mut options = Options::default();
+    open_with(dir, &Options::default())
+}
+
+/// Opens the store in `dir` with `options` (tests enable statistics to
+/// count syncs); the column families are created if missing.
+pub fn open_with(dir: &Path, options: &Options) -> Result<Arc<DB>, StoreError> {
+    let mut options = options.clone();
     options.create_if_missing(true);
     options.create_missing_column_families(true);
     let families = [CF_LOG, CF_META, CF_SNAPSHOT]
