@@ -54,7 +54,7 @@ fn last_run(history: &[&CommandRecord], action: &str, host: Option<&str>) -> Opt
     history
         .iter()
         .filter(|c| c.issued_by == ROUTINE && c.spec.action == action)
-        .filter(|c| host.is_none_or(|h| c.targets.iter().any(|t| t == h)))
+        .filter(|c| host.is_none_or(|h| c.is_for(h)))
         .map(|c| c.issued_at_ms)
         .max()
 }

@@ -30,10 +30,22 @@ pub struct CommandRecord {
     pub spec: CommandSpec,
     /// After this it is not delivered.
     pub expires_at_ms: u64,
-    /// The agents it is for, fixed when it was issued.
+    /// The agents it is for, fixed when it was issued, in the registry's
+    /// order (sorted by id), so [`Self::is_for`] can search them.
     pub targets: Vec<String>,
     /// The latest report of each agent that took it.
     pub results: BTreeMap<String, CommandResult>,
+}
+
+impl CommandRecord {
+    /// Whether the command is aimed at `agent`. A binary search: every
+    /// agent's poll and every result asks this, so a linear scan made a
+    /// broadcast to n agents cost n² string compares on every member.
+    pub fn is_for(&self, agent: &str) -> bool {
+        self.targets
+            .binary_search_by(|target| target.as_str().cmp(agent))
+            .is_ok()
+    }
 }
 
 impl FleetState {
@@ -60,12 +72,15 @@ impl FleetState {
                 return Outcome::Refused(format!("no agent `{unknown}` is registered"));
             }
         }
-        let targets: Vec<String> = self
+        // The registry is keyed by id, so these come sorted, as `is_for`
+        // needs; sorting again costs one pass and does not rest on it.
+        let mut targets: Vec<String> = self
             .agents
             .values()
             .filter(|a| spec.target.matches(&a.id, &a.labels, &a.chains))
             .map(|a| a.id.clone())
             .collect();
+        targets.sort_unstable();
         if targets.is_empty() {
             return Outcome::Refused(format!(
                 "the target `{}` matches no registered agent",
@@ -101,9 +116,7 @@ impl FleetState {
             .rev()
             .take_while(|c| c.issued_at_ms.saturating_add(MAX_EXPIRY_MS) >= now_ms)
             .filter(|c| {
-                c.expires_at_ms > now_ms
-                    && !c.results.contains_key(agent)
-                    && c.targets.iter().any(|t| t == agent)
+                c.expires_at_ms > now_ms && !c.results.contains_key(agent) && c.is_for(agent)
             })
             .map(|c| CommandOrder {
                 id: c.id,
@@ -149,7 +162,7 @@ pub(super) fn record_result(
     let Some(record) = commands.get_mut(&result.id) else {
         return;
     };
-    if !record.targets.iter().any(|t| t == agent) {
+    if !record.is_for(agent) {
         return;
     }
     let settled = record

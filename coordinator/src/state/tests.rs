@@ -459,6 +459,47 @@ mod commands {
     }
 
     #[test]
+    fn a_command_knows_its_targets_whatever_order_agents_registered_in() {
+        let mut state = FleetState::default();
+        // Registered out of order, with ids whose text order differs from
+        // their numbers' (host-10 sorts before host-9).
+        let ids: Vec<String> = [9, 10, 1, 100, 42, 7, 0, 55]
+            .iter()
+            .map(|n| format!("host-{n}"))
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            let region = if i % 2 == 0 { "eu" } else { "us" };
+            state.apply(
+                1,
+                &proposal(Command::RegisterAgent {
+                    id: id.clone(),
+                    labels: [("region".to_owned(), region.to_owned())].into(),
+                    chains: vec!["ethereum".into()],
+                    executes: vec![],
+                    version: "0".into(),
+                }),
+            );
+        }
+        let Outcome::Issued { id, targets } = issue(&mut state, "region=eu", 60_000) else {
+            panic!("not issued");
+        };
+        let mut sorted = targets.clone();
+        sorted.sort();
+        assert_eq!(targets, sorted, "targets are kept sorted");
+        let record = &state.commands[&id];
+        for (i, agent) in ids.iter().enumerate() {
+            let aimed = i % 2 == 0;
+            assert_eq!(record.is_for(agent), aimed, "{agent}");
+            assert_eq!(!state.orders_for(agent, 1_000).is_empty(), aimed, "{agent}");
+        }
+        assert!(!record.is_for("host-"), "a prefix is not a target");
+        assert!(
+            !record.is_for("host-90"),
+            "an unknown agent is not a target"
+        );
+    }
+
+    #[test]
     fn orders_stop_once_reported_or_expired_and_a_final_result_stays() {
         let mut state = fleet();
         issue(&mut state, "all", 60_000); // id 1, expires at 61_000
