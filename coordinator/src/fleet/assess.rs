@@ -47,14 +47,14 @@ pub struct AssessInput<'a> {
 
 /// Builds the view.
 pub fn assess(input: AssessInput<'_>) -> FleetView {
-    let connected: BTreeMap<&str, &LiveAgent> = input
-        .live
-        .agents
-        .iter()
-        .filter(|(_, (age, _))| *age <= input.policy.connected_within())
-        .map(|(id, (_, agent))| (id.as_str(), agent))
-        .collect();
-    let best_heads = corroborated_heads(&connected);
+    let best_heads = corroborated_heads(
+        input
+            .live
+            .agents
+            .values()
+            .filter(|(age, _)| *age <= input.policy.connected_within())
+            .map(|(_, agent)| agent),
+    );
     let agents: Vec<AgentView> = input
         .registry
         .values()
@@ -138,25 +138,58 @@ pub fn agent_views(
 /// The corroborated head per chain: the second-highest head among connected
 /// agents whose node answers on the right chain (the highest alone when
 /// only one reports), so one node that lies about its head cannot make the
-/// rest look behind.
-pub fn corroborated_heads(connected: &BTreeMap<&str, &LiveAgent>) -> BTreeMap<String, u64> {
-    let mut heads: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for agent in connected.values() {
+/// rest look behind. The leader computes it every failover round over the
+/// whole fleet, so it keeps only the top two heads of each chain and
+/// allocates one name per chain, not one per report.
+pub fn corroborated_heads<'a>(
+    connected: impl IntoIterator<Item = &'a LiveAgent>,
+) -> BTreeMap<String, u64> {
+    let mut tops: BTreeMap<&str, TopTwo> = BTreeMap::new();
+    for agent in connected {
         for report in agent.reports.chains.values() {
             let usable = !matches!(report.state, HealthState::Down | HealthState::WrongChain);
             if let (true, Some(head)) = (usable, report.head) {
-                heads.entry(report.chain.clone()).or_default().push(head);
+                match tops.get_mut(report.chain.as_str()) {
+                    Some(top) => top.add(head),
+                    None => {
+                        tops.insert(report.chain.as_str(), TopTwo::new(head));
+                    }
+                }
             }
         }
     }
-    heads
-        .into_iter()
-        .filter_map(|(chain, mut heads)| {
-            heads.sort_unstable_by(|a, b| b.cmp(a));
-            let best = heads.get(1).or(heads.first()).copied()?;
-            Some((chain, best))
-        })
+    tops.into_iter()
+        .map(|(chain, top)| (chain.to_owned(), top.corroborated()))
         .collect()
+}
+
+/// The two highest heads seen so far (equal heads count twice).
+struct TopTwo {
+    highest: u64,
+    second: Option<u64>,
+}
+
+impl TopTwo {
+    fn new(head: u64) -> Self {
+        Self {
+            highest: head,
+            second: None,
+        }
+    }
+
+    fn add(&mut self, head: u64) {
+        if head >= self.highest {
+            self.second = Some(self.highest);
+            self.highest = head;
+        } else if self.second.is_none_or(|second| head > second) {
+            self.second = Some(head);
+        }
+    }
+
+    /// The second-highest, or the highest when it is alone.
+    fn corroborated(&self) -> u64 {
+        self.second.unwrap_or(self.highest)
+    }
 }
 
 /// An agent's presence, `seen_ago` after its last heartbeat to a leader

@@ -466,3 +466,67 @@ fn the_failover_rounds_agent_views_are_the_whole_views_of_those_agents() {
         .expect("silent");
     assert_eq!(silent.presence, Presence::Lost);
 }
+
+/// The sort-based rule the top-two selection must agree with.
+fn second_highest_by_sorting(mut heads: Vec<u64>) -> Option<u64> {
+    heads.sort_unstable_by(|a, b| b.cmp(a));
+    heads.get(1).or(heads.first()).copied()
+}
+
+#[test]
+fn corroborated_heads_keep_the_second_highest_per_chain_in_any_order() {
+    use HealthState::*;
+    let cases: [&[u64]; 7] = [
+        &[7],
+        &[10, 10],
+        &[1_000, 100, 98, 90],
+        &[90, 98, 100, 1_000],
+        &[5, 5, 5, 4],
+        &[3, 9, 9, 1],
+        &[0, 2, 1],
+    ];
+    for heads in cases {
+        // Every rotation of the arrival order gives the same answer.
+        for start in 0..heads.len() {
+            let order: Vec<u64> = heads[start..]
+                .iter()
+                .chain(&heads[..start])
+                .copied()
+                .collect();
+            let agents: Vec<LiveAgent> = order
+                .iter()
+                .map(|head| {
+                    live(
+                        0,
+                        vec![
+                            report("ethereum", Healthy, *head),
+                            report("base", Lagging, head + 1),
+                        ],
+                    )
+                    .1
+                })
+                .collect();
+            let got = corroborated_heads(&agents);
+            assert_eq!(
+                got.get("ethereum").copied(),
+                second_highest_by_sorting(order.clone()),
+                "{order:?}"
+            );
+            assert_eq!(
+                got.get("base").copied(),
+                second_highest_by_sorting(order.iter().map(|h| h + 1).collect()),
+                "{order:?}"
+            );
+        }
+    }
+    // Down and wrong-chain nodes do not count; a chain nobody usable
+    // reports has no corroborated head.
+    let agents = [
+        live(0, vec![report("ethereum", Down, 5_000)]).1,
+        live(0, vec![report("ethereum", WrongChain, 4_000)]).1,
+        live(0, vec![report("ethereum", Healthy, 10)]).1,
+        live(0, vec![report("polygon", Down, 77)]).1,
+    ];
+    let got = corroborated_heads(&agents);
+    assert_eq!(got, BTreeMap::from([("ethereum".to_owned(), 10)]));
+}

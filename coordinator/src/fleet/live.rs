@@ -151,13 +151,12 @@ impl LiveView {
     /// place: nothing is copied but the heads.
     pub fn corroborated_heads(&self, now: Instant, within: Duration) -> BTreeMap<String, u64> {
         let inner = self.lock();
-        let connected: BTreeMap<&str, &LiveAgent> = inner
-            .agents
-            .iter()
-            .filter(|(_, agent)| now.saturating_duration_since(agent.last_seen) <= within)
-            .map(|(id, agent)| (id.as_str(), agent))
-            .collect();
-        assess::corroborated_heads(&connected)
+        assess::corroborated_heads(
+            inner
+                .agents
+                .values()
+                .filter(|agent| now.saturating_duration_since(agent.last_seen) <= within),
+        )
     }
 
     /// How long this member has led, as of `now` (None: it does not lead).
