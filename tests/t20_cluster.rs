@@ -408,3 +408,138 @@ async fn an_isolated_leader_is_replaced_and_catches_up_when_healed() -> anyhow::
     assert_contains(&local, &acknowledged);
     cluster.stop_all().await
 }
+
+/// One member on a service runtime of its own (one worker), as in the
+/// daemon, so that a test can stall that member's service threads alone.
+struct OwnRuntimeMember {
+    runtime: tokio::runtime::Runtime,
+    core: std::sync::Arc<mevfleet_coordinator::node::NodeCore>,
+    shutdown: mevfleet_common::shutdown::Shutdown,
+}
+
+/// Starts three members, each on its own one-worker runtime.
+fn start_on_own_runtimes(
+    pki: &mevfleet_tests::TestPki,
+) -> anyhow::Result<BTreeMap<u64, OwnRuntimeMember>> {
+    use mevfleet_common::net::HostPort;
+    use mevfleet_coordinator::fleet::FleetPolicy;
+    use mevfleet_coordinator::node::NodeSettings;
+    use mevfleet_coordinator::runtime::BoundCoordinator;
+    use mevfleet_tests::LOCALHOST;
+
+    let mut bound = BTreeMap::new();
+    for id in 1..=3u64 {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let creds = pki.creds(Role::Coordinator, &format!("coord-{id}"))?;
+        let member = runtime.block_on(BoundCoordinator::bind(LOCALHOST, LOCALHOST, creds))?;
+        bound.insert(id, (runtime, member));
+    }
+    let peers: BTreeMap<u64, HostPort> = bound
+        .iter()
+        .map(|(id, (_, member))| Ok((*id, HostPort::from(member.quic_addr()?))))
+        .collect::<std::io::Result<_>>()?;
+    let mut members = BTreeMap::new();
+    for (id, (runtime, member)) in bound {
+        let shutdown = mevfleet_common::shutdown::Shutdown::new();
+        let settings = NodeSettings {
+            node_id: id,
+            data_dir: pki.root().join(format!("coord-{id}-data")),
+            peers: peers.clone(),
+            tuning: RaftTuning::default(),
+        };
+        let fleet = runtime.block_on(member.start(settings, FleetPolicy::default(), &shutdown))?;
+        let core = fleet.core().clone();
+        members.insert(
+            id,
+            OwnRuntimeMember {
+                runtime,
+                core,
+                shutdown,
+            },
+        );
+    }
+    Ok(members)
+}
+
+/// The leader and term every member agrees on, if they agree.
+fn agreed_leader(members: &BTreeMap<u64, OwnRuntimeMember>) -> Option<(u64, u64)> {
+    let views: std::collections::BTreeSet<(Option<u64>, u64)> = members
+        .values()
+        .map(|member| {
+            let metrics = member.core.raft().metrics().borrow().clone();
+            (metrics.current_leader, metrics.current_term)
+        })
+        .collect();
+    match views.into_iter().collect::<Vec<_>>().as_slice() {
+        [(Some(leader), term)] => Some((*leader, *term)),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_leader_whose_service_threads_stall_keeps_its_office() -> anyhow::Result<()> {
+    use std::time::{Duration, Instant};
+    init_logs();
+    let pki = mevfleet_tests::TestPki::new()?;
+    let members = start_on_own_runtimes(&pki)?;
+    let deadline = Instant::now() + DEFAULT_DEADLINE;
+    let (leader, term) = loop {
+        if let Some(agreed) = agreed_leader(&members) {
+            break agreed;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no leader elected");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+
+    // --- the leader's service runtime (agents, admin, HTTP, the QUIC
+    // receive path) is busy for five election timeouts
+    let stall = RaftTuning::default().election_max * 5;
+    let stalled = &members[&leader];
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let stalling = stalled.runtime.spawn(async move {
+        let _ = started_tx.send(());
+        std::thread::sleep(stall);
+    });
+    started_rx.recv_timeout(Duration::from_secs(5))?;
+    let until = Instant::now() + stall;
+    while Instant::now() < until {
+        assert_eq!(
+            agreed_leader(&members),
+            Some((leader, term)),
+            "the followers stood for election while the leader's service threads were stalled"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stalled.runtime.block_on(stalling)?;
+
+    // --- once it runs again, the same leader commits writes
+    let receipt = stalled.runtime.block_on(async {
+        let core = &stalled.core;
+        use mevfleet_coordinator::state::{Actor, Command, Proposal};
+        core.write(Proposal {
+            actor: Actor::new("test", "root"),
+            at_ms: mevfleet_coordinator::node::unix_ms(),
+            command: Command::SetSetting {
+                key: "after-stall".into(),
+                value: "v".into(),
+            },
+        })
+        .await
+    });
+    assert!(receipt.is_ok(), "{receipt:?}");
+    assert_eq!(agreed_leader(&members), Some((leader, term)));
+
+    for member in members.values() {
+        member.shutdown.cancel();
+    }
+    for member in members.into_values() {
+        let clean = member
+            .runtime
+            .block_on(member.shutdown.wait(mevfleet_coordinator::runtime::SHUTDOWN_GRACE));
+        anyhow::ensure!(clean, "a member did not stop cleanly");
+    }
+    Ok(())
+}

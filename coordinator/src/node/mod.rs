@@ -4,9 +4,11 @@
 
 mod batch;
 mod membership;
+mod raft_thread;
 mod write;
 
 pub use membership::unix_ms;
+pub use raft_thread::{RaftThreadError, RAFT_THREAD_NAME};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,6 +28,7 @@ use crate::raft::store::{self, StoreError};
 use crate::raft::types::StorageError;
 use crate::raft::wire::MemberStatus;
 use crate::raft::{MemberNode, Raft};
+use raft_thread::RaftThread;
 
 pub(crate) use write::Retry;
 pub use write::WRITE_DEADLINE;
@@ -87,6 +90,9 @@ pub enum NodeError {
     /// The QUIC client for peers could not be built.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The thread Raft runs on could not be started.
+    #[error(transparent)]
+    Thread(#[from] RaftThreadError),
     /// openraft refused its configuration or stopped with a fatal error.
     #[error("raft: {0}")]
     Raft(String),
@@ -115,6 +121,8 @@ pub struct NodeCore {
     view: StateView,
     peers: Arc<PeerClient>,
     batcher: batch::Batcher,
+    /// Last: its tasks (Raft's core among them) stop when it is dropped.
+    _raft_thread: RaftThread,
 }
 
 impl std::fmt::Debug for NodeCore {
@@ -138,7 +146,12 @@ impl NodeCore {
         let log = LogStore::new(db.clone());
         let state_machine = StateMachine::open(db)?;
         let view = state_machine.view();
-        let peers = Arc::new(PeerClient::new(endpoint, creds)?);
+        let raft_thread = RaftThread::start()?;
+        let peers = Arc::new(PeerClient::new(
+            endpoint,
+            creds,
+            raft_thread.handle().clone(),
+        )?);
         let tuning = settings.tuning;
         let config = openraft::Config {
             cluster_name: "mevfleet".into(),
@@ -152,21 +165,27 @@ impl NodeCore {
         }
         .validate()
         .map_err(|err| NodeError::Raft(err.to_string()))?;
-        let raft = Raft::new(
-            settings.node_id,
-            Arc::new(config),
-            NetworkFactory::new(peers.clone()),
-            log,
-            state_machine,
-        )
-        .await
-        .map_err(|err| NodeError::Raft(err.to_string()))?;
+        // openraft spawns its core and replication tasks, and the batcher
+        // its loop, on the runtime they are started from.
+        let network = NetworkFactory::new(peers.clone());
+        let node_id = settings.node_id;
+        let (raft, batcher) = raft_thread
+            .spawn(async move {
+                let raft = Raft::new(node_id, Arc::new(config), network, log, state_machine)
+                    .await
+                    .map_err(|err| NodeError::Raft(err.to_string()))?;
+                let batcher = batch::Batcher::spawn(raft.clone(), node_id);
+                Ok::<_, NodeError>((raft, batcher))
+            })
+            .await
+            .map_err(|err| NodeError::Raft(format!("raft did not start: {err}")))??;
         let core = Arc::new(Self {
-            node_id: settings.node_id,
-            batcher: batch::Batcher::spawn(raft.clone(), settings.node_id),
+            node_id,
+            batcher,
             raft,
             view,
             peers,
+            _raft_thread: raft_thread,
         });
         core.form_cluster(&settings.peers).await?;
         Ok(core)

@@ -63,11 +63,20 @@ pub struct PeerClient {
     endpoint: quinn::Endpoint,
     config: quinn::ClientConfig,
     connections: Mutex<HashMap<String, quinn::Connection>>,
+    /// The runtime connections are dialled on: a connection's driver (its
+    /// sends, timers and retransmits) runs where it was dialled, so peer
+    /// connections stay on the Raft thread whoever dials first.
+    dial_on: tokio::runtime::Handle,
 }
 
 impl PeerClient {
-    /// A client dialling from `endpoint` with `creds`.
-    pub fn new(endpoint: quinn::Endpoint, creds: &Credentials) -> Result<Self, TlsError> {
+    /// A client dialling from `endpoint` with `creds`, driving its
+    /// connections on `dial_on`.
+    pub fn new(
+        endpoint: quinn::Endpoint,
+        creds: &Credentials,
+        dial_on: tokio::runtime::Handle,
+    ) -> Result<Self, TlsError> {
         let config = tls::client_config(
             creds,
             Service::Raft,
@@ -78,6 +87,7 @@ impl PeerClient {
             endpoint,
             config,
             connections: Mutex::new(HashMap::new()),
+            dial_on,
         })
     }
 
@@ -129,8 +139,13 @@ impl PeerClient {
             .into_iter()
             .next()
             .ok_or_else(|| unreachable("resolves to no address".into()))?;
-        let conn = tls::connect(&self.endpoint, self.config.clone(), socket, DIAL_TIMEOUT)
+        let (endpoint, config) = (self.endpoint.clone(), self.config.clone());
+        let dial = async move { tls::connect(&endpoint, config, socket, DIAL_TIMEOUT).await };
+        let conn = self
+            .dial_on
+            .spawn(dial)
             .await
+            .map_err(|err| unreachable(format!("the dial did not finish: {err}")))?
             .map_err(unreachable)?;
         self.connections
             .lock()
