@@ -480,7 +480,8 @@ fn agreed_leader(members: &BTreeMap<u64, OwnRuntimeMember>) -> Option<(u64, u64)
 }
 
 #[test]
-fn a_leader_whose_service_threads_stall_keeps_its_office() -> anyhow::Result<()> {
+fn a_leader_whose_service_threads_stall_keeps_its_office_and_commits() -> anyhow::Result<()> {
+    use mevfleet_coordinator::state::{Actor, Command, Proposal};
     use std::time::{Duration, Instant};
     init_logs();
     let pki = mevfleet_tests::TestPki::new()?;
@@ -494,17 +495,19 @@ fn a_leader_whose_service_threads_stall_keeps_its_office() -> anyhow::Result<()>
         std::thread::sleep(Duration::from_millis(20));
     };
 
-    // --- the leader's service runtime (agents, admin, HTTP, the QUIC
-    // receive path) is busy for five election timeouts
-    let stall = RaftTuning::default().election_max * 5;
+    // --- the leader's service runtime (agents, admin, HTTP, its QUIC
+    // port's receive path) is held until the test releases it
     let stalled = &members[&leader];
     let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let stalling = stalled.runtime.spawn(async move {
         let _ = started_tx.send(());
-        std::thread::sleep(stall);
+        let _ = release_rx.recv();
     });
     started_rx.recv_timeout(Duration::from_secs(5))?;
-    let until = Instant::now() + stall;
+
+    // --- for five election timeouts nobody stands
+    let until = Instant::now() + RaftTuning::default().election_max * 5;
     while Instant::now() < until {
         assert_eq!(
             agreed_leader(&members),
@@ -513,32 +516,37 @@ fn a_leader_whose_service_threads_stall_keeps_its_office() -> anyhow::Result<()>
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    stalled.runtime.block_on(stalling)?;
 
-    // --- once it runs again, the same leader commits writes
-    let receipt = stalled.runtime.block_on(async {
-        let core = &stalled.core;
-        use mevfleet_coordinator::state::{Actor, Command, Proposal};
-        core.write(Proposal {
-            actor: Actor::new("test", "root"),
-            at_ms: mevfleet_coordinator::node::unix_ms(),
-            command: Command::SetSetting {
-                key: "after-stall".into(),
-                value: "v".into(),
-            },
-        })
-        .await
+    // --- and a write proposed on the leader commits, still stalled
+    let write = stalled.core.write_here(Proposal {
+        actor: Actor::new("test", "root"),
+        at_ms: mevfleet_coordinator::node::unix_ms(),
+        command: Command::SetSetting {
+            key: "during-stall".into(),
+            value: "v".into(),
+        },
     });
-    assert!(receipt.is_ok(), "{receipt:?}");
+    let committed = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async { tokio::time::timeout(DEFAULT_DEADLINE, write).await });
+    let _ = release_tx.send(());
+    stalled.runtime.block_on(stalling)?;
+    let committed = committed.map_err(|_| {
+        anyhow::anyhow!("the write did not commit while the leader's service threads were stalled")
+    })?;
+    assert!(committed.is_ok(), "{committed:?}");
     assert_eq!(agreed_leader(&members), Some((leader, term)));
 
     for member in members.values() {
         member.shutdown.cancel();
     }
     for member in members.into_values() {
-        let clean = member
-            .runtime
-            .block_on(member.shutdown.wait(mevfleet_coordinator::runtime::SHUTDOWN_GRACE));
+        let clean = member.runtime.block_on(
+            member
+                .shutdown
+                .wait(mevfleet_coordinator::runtime::SHUTDOWN_GRACE),
+        );
         anyhow::ensure!(clean, "a member did not stop cleanly");
     }
     Ok(())

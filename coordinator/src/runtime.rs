@@ -31,6 +31,9 @@ pub enum StartError {
         /// The socket error.
         source: std::io::Error,
     },
+    /// The bound QUIC port's address could not be read.
+    #[error("cannot read the bound QUIC address: {0}")]
+    Address(std::io::Error),
     /// The node core could not start.
     #[error(transparent)]
     Node(#[from] NodeError),
@@ -88,7 +91,8 @@ impl BoundCoordinator {
         policy: FleetPolicy,
         shutdown: &Shutdown,
     ) -> Result<Arc<Fleet>, StartError> {
-        let core = NodeCore::start(node, self.server.endpoint().clone(), &self.creds).await?;
+        let listen = self.server.local_addr().map_err(StartError::Address)?;
+        let core = NodeCore::start(node, listen, &self.creds).await?;
         let fleet = Fleet::new(core.clone(), policy);
         fleet.spawn_leadership_watch(shutdown);
         fleet.spawn_failover(shutdown);

@@ -175,9 +175,18 @@ impl TestCluster {
     fn set_isolated(&self, id: u64, isolated: bool) -> anyhow::Result<()> {
         let member = self.member(id)?;
         member.relay.set_down(isolated);
+        // A member dials its peers from a port of its own (Raft's), and
+        // answers forwarded requests from its QUIC port.
+        let mut sources = vec![member.quic];
+        if let Some((core, _)) = &member.running {
+            let dial = core.peer_dial_addr()?;
+            sources.push(SocketAddr::new(member.quic.ip(), dial.port()));
+        }
         for (other_id, other) in &self.members {
             if *other_id != id {
-                other.relay.set_blocked(member.quic, isolated);
+                for source in &sources {
+                    other.relay.set_blocked(*source, isolated);
+                }
             }
         }
         Ok(())

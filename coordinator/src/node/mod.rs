@@ -11,12 +11,13 @@ pub use membership::unix_ms;
 pub use raft_thread::{RaftThreadError, RAFT_THREAD_NAME};
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mevfleet_common::net::HostPort;
-use mevfleet_common::tls::{Credentials, TlsError};
+use mevfleet_common::tls::{self, Credentials, TlsError};
 use openraft::error::{InitializeError, RaftError};
 use openraft::{ServerState, SnapshotPolicy};
 use tracing::{info, warn};
@@ -135,11 +136,13 @@ impl std::fmt::Debug for NodeCore {
 
 impl NodeCore {
     /// Opens the store, starts Raft, and initialises the cluster if this
-    /// member is pristine and has initial peers. `endpoint` is the member's
-    /// bound QUIC endpoint, used to dial the other members too.
+    /// member is pristine and has initial peers. `listen` is the member's
+    /// QUIC address: the member dials its peers from a port of its own on
+    /// the same address family, driven by the Raft thread, so that the
+    /// answers to its Raft calls never queue behind agent traffic.
     pub async fn start(
         settings: NodeSettings,
-        endpoint: quinn::Endpoint,
+        listen: SocketAddr,
         creds: &Credentials,
     ) -> Result<Arc<Self>, NodeError> {
         let db = store::open(&settings.data_dir.join("raft"))?;
@@ -147,6 +150,11 @@ impl NodeCore {
         let state_machine = StateMachine::open(db)?;
         let view = state_machine.view();
         let raft_thread = RaftThread::start()?;
+        let endpoint = {
+            // quinn drives an endpoint on the runtime it is made on.
+            let _on_raft_thread = raft_thread.handle().enter();
+            tls::client_endpoint(listen)?
+        };
         let peers = Arc::new(PeerClient::new(
             endpoint,
             creds,
@@ -233,6 +241,12 @@ impl NodeCore {
     /// This member's node id.
     pub fn node_id(&self) -> u64 {
         self.node_id
+    }
+
+    /// The address this member dials its peers from: a port of its own,
+    /// chosen at start, on the address family of its QUIC port.
+    pub fn peer_dial_addr(&self) -> std::io::Result<SocketAddr> {
+        self.peers.local_addr()
     }
 
     /// The openraft handle (metrics, waits).

@@ -1,10 +1,11 @@
 //! The thread Raft runs on. openraft's core, its replication streams, the
-//! write batcher, the store's synchronous writes and the connections this
-//! member dials to its peers all run on one worker thread of their own,
-//! apart from the runtime that serves agents, admins and HTTP. Thousands
-//! of agents' heartbeats then cannot hold up the leader's heartbeats to
-//! its followers (which would make them elect another leader), and a
-//! store sync cannot stop agent traffic while it runs.
+//! write batcher, the store's synchronous writes, and the endpoint and
+//! connections this member dials its peers from all run on one worker
+//! thread of their own, apart from the runtime that serves agents, admins
+//! and HTTP. Thousands of agents' heartbeats then cannot hold up the
+//! leader's heartbeats to its followers (which would make them elect
+//! another leader) nor its followers' answers (which would stop commits),
+//! and a store sync cannot stop agent traffic while it runs.
 
 use std::future::Future;
 
@@ -83,7 +84,10 @@ mod tests {
             std::future::pending::<()>().await
         });
         drop(thread);
-        assert!(rx.await.is_err(), "the task's state is dropped with the thread");
+        assert!(
+            rx.await.is_err(),
+            "the task's state is dropped with the thread"
+        );
         assert!(pending.await.is_err_and(|err| err.is_cancelled()));
     }
 }

@@ -91,6 +91,12 @@ impl PeerClient {
         })
     }
 
+    /// The address this member dials its peers from (its own port, not the
+    /// member's QUIC port).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
     /// Sends `request` to the member at `addr` and waits at most `timeout`.
     pub async fn call(
         &self,

@@ -108,11 +108,6 @@ impl CoordinatorServer {
         self.endpoint.local_addr()
     }
 
-    /// The endpoint, shared with the Raft network for dialling peers.
-    pub fn endpoint(&self) -> &quinn::Endpoint {
-        &self.endpoint
-    }
-
     /// Serves `fleet` until `shutdown` is cancelled, as a critical task.
     pub fn spawn(self, fleet: Arc<Fleet>, shutdown: &Shutdown) {
         let child = shutdown.clone();
