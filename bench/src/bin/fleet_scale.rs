@@ -57,6 +57,11 @@ struct Args {
     /// fan-out benchmark's setting).
     #[arg(long)]
     no_heartbeats: bool,
+    /// Runtime worker threads of the load generator. One costs it the
+    /// least CPU per heartbeat, leaving more of the shared cores to the
+    /// coordinators, as one does for the real agent.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: u16,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -280,9 +285,16 @@ async fn broadcast(
     })
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(usize::from(args.threads))
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let pki = TestPki::new()?;
     let members = start_cluster(
         &pki,
