@@ -96,6 +96,7 @@ impl BoundCoordinator {
         let fleet = Fleet::new(core.clone(), policy);
         fleet.spawn_leadership_watch(shutdown);
         fleet.spawn_failover(shutdown);
+        fleet.spawn_stall_clock(shutdown);
         self.server.spawn(fleet.clone(), shutdown);
         http::spawn(self.http, fleet.clone(), shutdown);
         let watched = core.clone();

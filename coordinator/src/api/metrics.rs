@@ -122,6 +122,13 @@ pub async fn render(fleet: &Fleet) -> String {
             );
         }
     }
+    let stalled = fleet.live().stalled_total().as_secs_f64();
+    out.family(
+        "mevfleet_service_stalled_seconds_total",
+        "counter",
+        "Time this member's service threads could not run on time (not counted against agents' silence).",
+    );
+    out.sample("mevfleet_service_stalled_seconds_total", "", stalled);
     let registered = core.view().read(|a| a.state.agents.len()).await;
     out.gauge(
         "mevfleet_agents_registered",

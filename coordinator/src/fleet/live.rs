@@ -1,7 +1,9 @@
 //! The leader's live view: which agents send heartbeats, when each was last
 //! heard from, and its latest reports, merged from the deltas heartbeats
 //! carry. Telemetry, not decisions: it lives in memory on the leader only
-//! and starts empty when a member takes office.
+//! and starts empty when a member takes office. An agent's age is the time
+//! since it was last heard from less the leader's own stalls in between
+//! (see [`super::stalls`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant};
 use mevfleet_common::report::{AgentReports, ReportDelta};
 
 use super::assess;
+use super::stalls::Stalls;
 
 /// An agent as last heard from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,12 +40,19 @@ pub struct LiveSnapshot {
 struct Inner {
     took_office: Option<Instant>,
     agents: BTreeMap<String, LiveAgent>,
+    stalls: Stalls,
 }
 
 impl Inner {
     fn in_office(&self, now: Instant) -> Option<Duration> {
         self.took_office
             .map(|since| now.saturating_duration_since(since))
+    }
+
+    /// How long `agent` has been silent as of `now`, the leader's stalls
+    /// left out.
+    fn age(&self, agent: &LiveAgent, now: Instant) -> Duration {
+        self.stalls.listened(agent.last_seen, now)
     }
 }
 
@@ -58,6 +68,16 @@ impl LiveView {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The stall clock ticked at `now` (see [`super::stalls`]).
+    pub fn clock_tick(&self, now: Instant) {
+        self.lock().stalls.tick(now);
+    }
+
+    /// The time this member's service threads have been stalled in all.
+    pub fn stalled_total(&self) -> Duration {
+        self.lock().stalls.total()
     }
 
     /// This member became leader at `now`: start from an empty view.
@@ -117,15 +137,7 @@ impl LiveView {
             agents: inner
                 .agents
                 .iter()
-                .map(|(id, agent)| {
-                    (
-                        id.clone(),
-                        (
-                            now.saturating_duration_since(agent.last_seen),
-                            agent.clone(),
-                        ),
-                    )
-                })
+                .map(|(id, agent)| (id.clone(), (inner.age(agent, now), agent.clone())))
                 .collect(),
         }
     }
@@ -139,8 +151,7 @@ impl LiveView {
                 .iter()
                 .filter_map(|id| {
                     let agent = inner.agents.get(*id)?;
-                    let age = now.saturating_duration_since(agent.last_seen);
-                    Some(((*id).to_owned(), (age, agent.clone())))
+                    Some(((*id).to_owned(), (inner.age(agent, now), agent.clone())))
                 })
                 .collect(),
         }
@@ -155,7 +166,7 @@ impl LiveView {
             inner
                 .agents
                 .values()
-                .filter(|agent| now.saturating_duration_since(agent.last_seen) <= within),
+                .filter(|agent| inner.age(agent, now) <= within),
         )
     }
 
@@ -167,19 +178,21 @@ impl LiveView {
     /// The time since each agent was last heard from, as of `now` (a
     /// snapshot without the reports).
     pub fn ages(&self, now: Instant) -> BTreeMap<String, Duration> {
-        self.lock()
+        let inner = self.lock();
+        inner
             .agents
             .iter()
-            .map(|(id, agent)| (id.clone(), now.saturating_duration_since(agent.last_seen)))
+            .map(|(id, agent)| (id.clone(), inner.age(agent, now)))
             .collect()
     }
 
     /// How many agents were heard from within `within` of `now`.
     pub fn connected(&self, now: Instant, within: Duration) -> usize {
-        self.lock()
+        let inner = self.lock();
+        inner
             .agents
             .values()
-            .filter(|agent| now.saturating_duration_since(agent.last_seen) <= within)
+            .filter(|agent| inner.age(agent, now) <= within)
             .count()
     }
 }
@@ -242,5 +255,52 @@ mod tests {
         assert!(snapshot.in_office.is_none() && snapshot.agents.is_empty());
         view.took_office(now);
         assert_eq!(view.snapshot(now).in_office, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn the_leaders_own_stall_is_not_taken_for_an_agents_silence() {
+        use crate::fleet::assess::presence;
+        use crate::fleet::stalls::TICK;
+        use crate::fleet::FleetPolicy;
+        use mevfleet_common::wire::fleet::Presence;
+
+        let policy = FleetPolicy::default();
+        let t0 = Instant::now();
+        let view = LiveView::default();
+        view.took_office(t0);
+        let presence_of = |agent: &str, now: Instant| {
+            let in_office = view.in_office(now).unwrap_or_default() + policy.leader_grace;
+            presence(view.ages(now).get(agent).copied(), in_office, &policy)
+        };
+        // On time for a second; both agents heartbeat at its end.
+        let mut at = t0;
+        while at < t0 + Duration::from_secs(1) {
+            view.clock_tick(at);
+            at += TICK;
+        }
+        view.clock_tick(at);
+        for agent in ["steady", "gone"] {
+            view.heartbeat(agent, ReportDelta::default(), at, 1);
+        }
+        // The leader's threads stall for five seconds ("gone" has died
+        // meanwhile, "steady" has not), then the clock ticks first.
+        let resumed = at + Duration::from_secs(5);
+        view.clock_tick(resumed);
+        assert_ne!(presence_of("steady", resumed), Presence::Lost);
+        assert_ne!(presence_of("gone", resumed), Presence::Lost);
+        // Back on time: "steady"'s heartbeats arrive, "gone" stays silent
+        // and is lost once the loss limit has passed in listened time.
+        let mut at = resumed;
+        let mut beat = resumed;
+        while at <= resumed + policy.agent_lost {
+            view.clock_tick(at);
+            if at >= beat {
+                view.heartbeat("steady", ReportDelta::default(), at, 2);
+                beat += Duration::from_secs(1);
+            }
+            at += TICK;
+        }
+        assert_eq!(presence_of("steady", at), Presence::Connected);
+        assert_eq!(presence_of("gone", at), Presence::Lost);
     }
 }

@@ -16,6 +16,7 @@ pub mod resources;
 mod rolling;
 pub mod routine;
 mod routine_run;
+pub mod stalls;
 #[cfg(test)]
 mod test_support;
 
@@ -491,6 +492,24 @@ impl Fleet {
                     continue;
                 }
                 fleet.failover_once().await;
+            }
+        });
+    }
+
+    /// Ticks the stall clock on the service runtime, so that a heartbeat
+    /// held up by this member's own stall is not taken for the agent's
+    /// silence (see [`stalls`]).
+    pub fn spawn_stall_clock(self: &Arc<Self>, shutdown: &Shutdown) {
+        let fleet = self.clone();
+        let token = shutdown.token().clone();
+        shutdown.spawn("stall-clock", async move {
+            let mut ticks = tokio::time::interval(stalls::TICK);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = ticks.tick() => fleet.live.clock_tick(Instant::now()),
+                }
             }
         });
     }
