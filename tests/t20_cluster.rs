@@ -327,6 +327,7 @@ async fn metrics_show_term_leader_indexes_and_replication_lag() -> anyhow::Resul
         "mevfleet_raft_apply_lag_entries ",
         "mevfleet_raft_snapshots_total ",
         "mevfleet_raft_replication_lag_entries{peer=",
+        "# TYPE mevfleet_service_stalled_seconds_total counter",
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
