@@ -483,18 +483,17 @@ fn agreed_leader(members: &BTreeMap<u64, OwnRuntimeMember>) -> Option<(u64, u64)
 #[test]
 fn a_leader_whose_service_threads_stall_keeps_its_office_and_commits() -> anyhow::Result<()> {
     use mevfleet_coordinator::state::{Actor, Command, Proposal};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     init_logs();
     let pki = mevfleet_tests::TestPki::new()?;
     let members = start_on_own_runtimes(&pki)?;
-    let deadline = Instant::now() + DEFAULT_DEADLINE;
-    let (leader, term) = loop {
-        if let Some(agreed) = agreed_leader(&members) {
-            break agreed;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "no leader elected");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // The test's own runtime, apart from the members'.
+    let watcher = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (leader, term) = watcher.block_on(wait_until("a leader", DEFAULT_DEADLINE, || async {
+        agreed_leader(&members)
+    }))?;
 
     // --- the leader's service runtime (agents, admin, HTTP, its QUIC
     // port's receive path) is held until the test releases it
@@ -507,15 +506,32 @@ fn a_leader_whose_service_threads_stall_keeps_its_office_and_commits() -> anyhow
     });
     started_rx.recv_timeout(Duration::from_secs(5))?;
 
-    // --- for five election timeouts nobody stands
-    let until = Instant::now() + RaftTuning::default().election_max * 5;
-    while Instant::now() < until {
-        assert_eq!(
-            agreed_leader(&members),
-            Some((leader, term)),
-            "the followers stood for election while the leader's service threads were stalled"
+    // --- for five election timeouts no member's view of the leader or
+    // the term changes
+    let window = RaftTuning::default().election_max * 5;
+    let watches = members.values().map(|member| {
+        let mut metrics = member.core.raft().metrics();
+        Box::pin(async move {
+            loop {
+                metrics.changed().await.ok()?;
+                let seen = {
+                    let now = metrics.borrow();
+                    (now.current_leader, now.current_term)
+                };
+                if seen != (Some(leader), term) {
+                    return Some(seen);
+                }
+            }
+        })
+    });
+    let changed = watcher.block_on(async {
+        tokio::time::timeout(window, futures::future::select_all(watches)).await
+    });
+    if let Ok((seen, _, _)) = changed {
+        anyhow::bail!(
+            "while the leader's service threads were stalled a member saw (leader, term) {seen:?}, not {:?}",
+            (Some(leader), term)
         );
-        std::thread::sleep(Duration::from_millis(50));
     }
 
     // --- and a write proposed on the leader commits, still stalled
@@ -527,10 +543,7 @@ fn a_leader_whose_service_threads_stall_keeps_its_office_and_commits() -> anyhow
             value: "v".into(),
         },
     });
-    let committed = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async { tokio::time::timeout(DEFAULT_DEADLINE, write).await });
+    let committed = watcher.block_on(async { tokio::time::timeout(DEFAULT_DEADLINE, write).await });
     let _ = release_tx.send(());
     stalled.runtime.block_on(stalling)?;
     let committed = committed.map_err(|_| {
