@@ -290,5 +290,8 @@ impl NodeCore {
         if let Err(err) = self.raft.shutdown().await {
             warn!(error = %err, "raft did not stop cleanly");
         }
+        // The peers' side of the connections this member dialled is freed
+        // now rather than at their idle timeout.
+        self.peers.close();
     }
 }

@@ -97,6 +97,12 @@ impl PeerClient {
         self.endpoint.local_addr()
     }
 
+    /// Closes every connection this member dialled, telling the peers.
+    pub fn close(&self) {
+        self.endpoint
+            .close(quinn::VarInt::from_u32(0), b"member stopping");
+    }
+
     /// Sends `request` to the member at `addr` and waits at most `timeout`.
     pub async fn call(
         &self,
