@@ -1,6 +1,7 @@
 //! t10 transport: mutual TLS with fleet certificates, role checks per
-//! service, bad frames answered on a live connection, push streams, and the
-//! agent uplink's reconnect.
+//! service, bad frames answered on a live connection, push streams,
+//! subscriptions (and a server that predates one), and the agent uplink's
+//! reconnect.
 
 use std::time::Duration;
 
@@ -17,8 +18,8 @@ use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
 use mevfleet_common::wire::agent::{AgentRequest, AgentResponse, Hello};
 use mevfleet_common::wire::enroll::{EnrollRequest, Enrolled};
 use mevfleet_common::wire::{
-    call, decode_payload, read_frame, ErrorCode, PushReceiver, PushSender, Reply, RpcError,
-    RpcLimits, DEFAULT_MAX_FRAME,
+    call, decode_payload, read_frame, serve, subscribe, ErrorCode, Handler, PushReceiver,
+    PushSender, Reply, ReplySink, RpcError, RpcLimits, WireError, DEFAULT_MAX_FRAME,
 };
 use mevfleet_coordinator::server::{CoordinatorServer, ServerError};
 use mevfleet_tests::{
@@ -552,4 +553,153 @@ fn idle_inputs(spool_dir: &std::path::Path, shutdown: &Shutdown) -> anyhow::Resu
         weights: std::sync::Arc::new(weights),
         mempool: std::sync::Arc::new(mevfleet_agent::mempool::outbox::Outbox::new(16)),
     })
+}
+
+/// Counts to the number asked, one reply each, then answers `done`.
+struct Counter {
+    /// What each subscription's handler ended with: the last number sent,
+    /// or why it stopped.
+    ended: tokio::sync::mpsc::UnboundedSender<Result<u64, String>>,
+}
+
+impl Handler for Counter {
+    type Peer = String;
+    type Request = u64;
+    type Response = u64;
+
+    async fn handle(&self, _peer: &String, request: u64) -> Result<u64, WireError> {
+        Ok(request)
+    }
+
+    async fn handle_subscription(
+        &self,
+        _peer: &String,
+        upto: u64,
+        replies: &mut ReplySink<'_, u64>,
+    ) -> Result<u64, WireError> {
+        for n in 1..=upto {
+            if let Err(err) = replies.send(&n).await {
+                let _gone = self.ended.send(Err(err.to_string()));
+                return Err(WireError::new(ErrorCode::UNAVAILABLE, err.to_string()));
+            }
+            // A slow producer, so a subscriber can leave in the middle.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let _gone = self.ended.send(Ok(upto));
+        Ok(u64::MAX)
+    }
+}
+
+/// A service from before a request existed: it knows only this one.
+#[derive(serde::Deserialize)]
+enum OldRequest {
+    Ping,
+}
+
+struct Old;
+
+impl Handler for Old {
+    type Peer = String;
+    type Request = OldRequest;
+    type Response = AgentResponse;
+
+    async fn handle(
+        &self,
+        _peer: &String,
+        request: OldRequest,
+    ) -> Result<AgentResponse, WireError> {
+        match request {
+            OldRequest::Ping => Ok(AgentResponse::MempoolTaken),
+        }
+    }
+}
+
+/// A client and a server connection between two fresh endpoints.
+async fn connected_pair() -> anyhow::Result<(quinn::Connection, quinn::Connection, quinn::Endpoint)>
+{
+    let pki = TestPki::new()?;
+    let server_creds = pki.creds(Role::Coordinator, "coord-1")?;
+    let server = tls::server_endpoint(
+        LOCALHOST,
+        &server_creds,
+        &[Service::Agent],
+        TransportSettings::default(),
+    )?;
+    let addr = server.local_addr()?;
+    let agent_creds = pki.creds(Role::Agent, "host-a")?;
+    let accept = async {
+        let incoming = server
+            .accept()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("endpoint closed"))?;
+        Ok::<_, anyhow::Error>(incoming.await?)
+    };
+    let (dialled, accepted) = tokio::join!(dial(&agent_creds, addr, Service::Agent), accept);
+    let (conn, client_endpoint) = dialled.map_err(anyhow::Error::msg)?;
+    drop(server);
+    Ok((conn, accepted?, client_endpoint))
+}
+
+#[tokio::test]
+async fn a_subscription_gets_every_reply_in_order_and_its_handler_stops_when_the_subscriber_goes(
+) -> anyhow::Result<()> {
+    init_logs();
+    let (conn, server_conn, _endpoint) = connected_pair().await?;
+    let (ended, mut handler_ended) = tokio::sync::mpsc::unbounded_channel();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let serving = tokio::spawn(serve(
+        server_conn,
+        "host-a".to_owned(),
+        std::sync::Arc::new(Counter { ended }),
+        RpcLimits::default(),
+        shutdown.clone(),
+    ));
+
+    // --- three replies as they come, the last one, then the end
+    let mut replies = subscribe::<_, u64>(&conn, &3u64, RpcLimits::default()).await?;
+    let mut got = Vec::new();
+    while let Some(n) = replies.next().await? {
+        got.push(n);
+    }
+    assert_eq!(got, vec![1, 2, 3, u64::MAX]);
+    assert_eq!(handler_ended.recv().await, Some(Ok(3)));
+
+    // --- a subscriber that leaves stops the handler's sending, not the connection
+    let mut replies = subscribe::<_, u64>(&conn, &1_000_000u64, RpcLimits::default()).await?;
+    assert_eq!(replies.next().await?, Some(1));
+    drop(replies);
+    let ended = tokio::time::timeout(DEFAULT_DEADLINE, handler_ended.recv()).await?;
+    let Some(Err(reason)) = ended else {
+        panic!("the handler did not notice its subscriber leave: {ended:?}");
+    };
+    assert!(reason.contains("stop"), "{reason}");
+    let one_reply = call::<_, u64>(&conn, &0u64, RpcLimits::default()).await?;
+    assert_eq!(one_reply, u64::MAX);
+
+    shutdown.cancel();
+    serving.await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_server_that_predates_a_subscription_refuses_it_as_malformed() -> anyhow::Result<()> {
+    init_logs();
+    let (conn, server_conn, _endpoint) = connected_pair().await?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let serving = tokio::spawn(serve(
+        server_conn,
+        "host-a".to_owned(),
+        std::sync::Arc::new(Old),
+        RpcLimits::default(),
+        shutdown.clone(),
+    ));
+    let feed = AgentRequest::OrderFeed { known: vec![1, 2] };
+    let mut replies = subscribe::<_, AgentResponse>(&conn, &feed, RpcLimits::default()).await?;
+    match replies.next().await {
+        Err(RpcError::Remote(err)) => assert_eq!(err.code, ErrorCode::MALFORMED, "{err}"),
+        other => panic!("expected a malformed refusal, got {other:?}"),
+    }
+    shutdown.cancel();
+    serving.await?;
+    Ok(())
 }

@@ -3,11 +3,16 @@
 //! exits 1, and the command runs there once it is back; unknown actions and
 //! bad arguments come back `rejected`, a slow action `timeout`; an expired
 //! command never runs; a command issued just before a leader kill runs
-//! once; a viewer may not issue commands.
+//! once; a viewer may not issue commands. An agent's order feed sends each
+//! command once as it is committed, and an agent from before the feed can
+//! still poll.
 
 use std::path::{Path, PathBuf};
 
 use mevfleet_common::identity::Role;
+use mevfleet_common::tls::Service;
+use mevfleet_common::wire::agent::{AgentRequest, AgentResponse, Hello};
+use mevfleet_common::wire::{call, subscribe, RpcLimits};
 use mevfleet_tests::{init_logs, wait_until, Anvil, TestFleet, DEFAULT_DEADLINE};
 use serde_json::Value;
 
@@ -403,4 +408,98 @@ async fn a_command_cut_short_by_an_agent_crash_is_reported_and_never_run_again(
     assert_eq!(code, 0, "{view}");
     assert_eq!(t.marks("host-b"), ["started", "after"]);
     t.fleet.stop().await
+}
+
+/// Issues `mark WORD` to `host-x` without waiting; its command id.
+async fn issue_to_host_x(fleet: &TestFleet, word: &str) -> anyhow::Result<u64> {
+    // Options go before the action: what follows it is its arguments.
+    let args = ["broadcast", "-o", "json", "--no-wait", "--target", "host-x"];
+    let (code, stdout, stderr) = fleet.cli(&[&args[..], &["mark", word]].concat()).await?;
+    anyhow::ensure!(code == 0, "broadcast exited {code}: {stderr}");
+    let view: Value = serde_json::from_str(&stdout)?;
+    view["command_id"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("no command id: {view}"))
+}
+
+/// The ids of an answer that must be orders.
+fn order_ids(answer: &AgentResponse) -> Vec<u64> {
+    match answer {
+        AgentResponse::Orders(orders) => orders.iter().map(|order| order.id).collect(),
+        other => panic!("expected orders, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_feed_sends_each_command_once_as_it_is_committed_and_old_agents_can_still_poll(
+) -> anyhow::Result<()> {
+    init_logs();
+    let mut fleet = TestFleet::start(1).await?;
+    let addr = fleet
+        .members
+        .values()
+        .next()
+        .map(|m| m.quic)
+        .ok_or_else(|| anyhow::anyhow!("no member"))?;
+    let creds = fleet.pki.creds(Role::Agent, "host-x")?;
+    let (conn, _endpoint) = mevfleet_tests::dial(&creds, addr, Service::Agent)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let limits = RpcLimits {
+        timeout: DEFAULT_DEADLINE,
+        ..RpcLimits::default()
+    };
+    let hello = AgentRequest::Hello(Hello {
+        agent_id: "host-x".into(),
+        version: mevfleet_common::VERSION.into(),
+        labels: Default::default(),
+        chains: vec!["ethereum".into()],
+        executes: Vec::new(),
+        lost: None,
+    });
+    let welcomed = call::<_, AgentResponse>(&conn, &hello, limits).await?;
+    assert!(
+        matches!(welcomed, AgentResponse::Welcome(_)),
+        "{welcomed:?}"
+    );
+
+    // --- one feed, two commands issued while it is open: each comes once
+    let request = AgentRequest::OrderFeed { known: Vec::new() };
+    let mut feed = subscribe::<_, AgentResponse>(&conn, &request, limits).await?;
+    let first = issue_to_host_x(&fleet, "one").await?;
+    let answer = feed
+        .next()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("feed ended"))?;
+    assert_eq!(order_ids(&answer), vec![first]);
+    let second = issue_to_host_x(&fleet, "two").await?;
+    let answer = feed
+        .next()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("feed ended"))?;
+    assert_eq!(
+        order_ids(&answer),
+        vec![second],
+        "the first is not sent again"
+    );
+
+    // --- a feed opened later gets what it does not know at once
+    let request = AgentRequest::OrderFeed {
+        known: vec![second],
+    };
+    let mut late = subscribe::<_, AgentResponse>(&conn, &request, limits).await?;
+    let answer = late
+        .next()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("feed ended"))?;
+    assert_eq!(order_ids(&answer), vec![first]);
+
+    // --- an agent from before the feed polls, and is answered as before
+    let poll = AgentRequest::Orders {
+        known: vec![first],
+        wait_ms: 5_000,
+    };
+    let answer = call::<_, AgentResponse>(&conn, &poll, limits).await?;
+    assert_eq!(order_ids(&answer), vec![second]);
+    fleet.stop().await
 }

@@ -1,7 +1,7 @@
 //! The agent's QUIC session to the coordinators: dial them in turn with the
 //! agent's certificate, say hello (registration), follow the leader when a
-//! follower says where it is, send heartbeats carrying what changed, deliver
-//! the spool, and reconnect with jittered exponential backoff when the
+//! follower says where it is, send heartbeats carrying what changed, take
+//! commands from the leader's order feed, deliver the spool, and reconnect with jittered exponential backoff when the
 //! session drops.
 
 use std::collections::BTreeMap;
@@ -15,8 +15,10 @@ use mevfleet_common::net::HostPort;
 use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::tls::{self, Credentials, ExpectedPeer, Service, TlsError, TransportSettings};
 use mevfleet_common::wire::admin::ServerInfo;
-use mevfleet_common::wire::agent::{AgentRequest, AgentResponse, ChainLimits, Hello, Welcome};
-use mevfleet_common::wire::{call, RpcError, RpcLimits};
+use mevfleet_common::wire::agent::{
+    AgentRequest, AgentResponse, ChainLimits, Hello, Welcome, ORDER_FEED_IDLE,
+};
+use mevfleet_common::wire::{call, subscribe, ErrorCode, RpcError, RpcLimits};
 use rand::Rng;
 use tokio::sync::{watch, Notify};
 use tokio::time::MissedTickBehavior;
@@ -230,7 +232,14 @@ struct Uplink {
     stats: Arc<UplinkStats>,
 }
 
-/// How long the leader may hold a poll for commands.
+/// Whether a feed failed because the leader does not know the request (it
+/// predates the order feed), so polling will work where the feed cannot.
+fn leader_predates_the_feed(err: &RpcError) -> bool {
+    matches!(err, RpcError::Remote(wire) if wire.code == ErrorCode::MALFORMED)
+}
+
+/// How long the leader may hold a poll for commands (a leader from before
+/// the order feed).
 const ORDERS_WAIT: Duration = Duration::from_secs(20);
 
 /// How long to wait when no coordinator knows the leader (an election).
@@ -484,43 +493,100 @@ impl Uplink {
         }
     }
 
-    /// Polls the leader for fleet commands and hands them to the runner;
-    /// each poll is held by the leader until there is one.
+    /// Takes fleet commands from the leader's order feed and hands them to
+    /// the runner; polls instead when the leader predates the feed.
     async fn orders(&self, conn: &quinn::Connection) -> SessionEnd {
+        // Handed over in this session but maybe not journaled yet.
+        let mut handed = std::collections::BTreeSet::new();
+        let request = AgentRequest::OrderFeed {
+            known: self.known_commands(&handed),
+        };
+        let limits = RpcLimits {
+            timeout: ORDER_FEED_IDLE * 2 + Duration::from_secs(10),
+            ..self.settings.limits
+        };
+        let mut feed = match subscribe::<_, AgentResponse>(conn, &request, limits).await {
+            Ok(feed) => feed,
+            Err(err) => return SessionEnd::Lost(format!("opening the order feed: {err}")),
+        };
+        loop {
+            match feed.next().await {
+                Ok(Some(response)) => {
+                    if let Some(end) = self.take_orders(response, &mut handed) {
+                        return end;
+                    }
+                }
+                Ok(None) => return SessionEnd::Lost("the leader ended the order feed".into()),
+                Err(err) if leader_predates_the_feed(&err) => {
+                    debug!(reason = %err, "the leader has no order feed; polling for commands");
+                    return self.poll_orders(conn, handed).await;
+                }
+                Err(err) => return SessionEnd::Lost(format!("order feed: {err}")),
+            }
+        }
+    }
+
+    /// Polls the leader for fleet commands, each poll held by the leader
+    /// until there is one (a leader from before the order feed).
+    async fn poll_orders(
+        &self,
+        conn: &quinn::Connection,
+        mut handed: std::collections::BTreeSet<u64>,
+    ) -> SessionEnd {
         let limits = RpcLimits {
             timeout: ORDERS_WAIT + Duration::from_secs(10),
             ..self.settings.limits
         };
-        // Handed over in this session but maybe not journaled yet.
-        let mut handed: std::collections::BTreeSet<u64> = std::collections::BTreeSet::new();
         loop {
-            let mut known = self.inputs.commands.known();
-            known.extend(handed.iter().copied());
-            known.sort_unstable();
-            known.dedup();
             let request = AgentRequest::Orders {
-                known,
+                known: self.known_commands(&handed),
                 wait_ms: ORDERS_WAIT.as_millis() as u64,
             };
             match call::<_, AgentResponse>(conn, &request, limits).await {
-                Ok(AgentResponse::Orders(orders)) => {
-                    for order in orders {
-                        debug!(command = order.id, action = %order.action, "command received");
-                        handed.insert(order.id);
-                        if !self.inputs.commands.deliver(order) {
-                            return SessionEnd::Lost("the command runner has stopped".into());
-                        }
+                Ok(response) => {
+                    if let Some(end) = self.take_orders(response, &mut handed) {
+                        return end;
                     }
-                }
-                Ok(AgentResponse::Wake) => self.inputs.urgent.notify_one(),
-                Ok(AgentResponse::NotLeader { leader }) => return SessionEnd::Redirect(leader),
-                Ok(other) => {
-                    return SessionEnd::Lost(format!(
-                        "unexpected answer to a command poll: {other:?}"
-                    ))
                 }
                 Err(err) => return SessionEnd::Lost(format!("polling for commands: {err}")),
             }
+        }
+    }
+
+    /// The commands the journal knows and those handed over this session.
+    fn known_commands(&self, handed: &std::collections::BTreeSet<u64>) -> Vec<u64> {
+        let mut known = self.inputs.commands.known();
+        known.extend(handed.iter().copied());
+        known.sort_unstable();
+        known.dedup();
+        known
+    }
+
+    /// Acts on one answer from the feed or a poll; `Some` ends the session.
+    fn take_orders(
+        &self,
+        response: AgentResponse,
+        handed: &mut std::collections::BTreeSet<u64>,
+    ) -> Option<SessionEnd> {
+        match response {
+            AgentResponse::Orders(orders) => {
+                for order in orders {
+                    debug!(command = order.id, action = %order.action, "command received");
+                    handed.insert(order.id);
+                    if !self.inputs.commands.deliver(order) {
+                        return Some(SessionEnd::Lost("the command runner has stopped".into()));
+                    }
+                }
+                None
+            }
+            AgentResponse::Wake => {
+                self.inputs.urgent.notify_one();
+                None
+            }
+            AgentResponse::NotLeader { leader } => Some(SessionEnd::Redirect(leader)),
+            other => Some(SessionEnd::Lost(format!(
+                "unexpected answer to a command poll: {other:?}"
+            ))),
         }
     }
 
@@ -599,6 +665,23 @@ impl Uplink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mevfleet_common::wire::{FrameError, WireError};
+
+    #[test]
+    fn only_a_request_the_leader_cannot_decode_sends_the_agent_back_to_polling() {
+        // What a coordinator from before the feed answers: the request does
+        // not decode as any request it knows.
+        let old_leader = RpcError::Remote(WireError::from(FrameError::Malformed(
+            "unexpected variant index 6".into(),
+        )));
+        assert!(leader_predates_the_feed(&old_leader));
+        let stopping = RpcError::Remote(WireError::new(ErrorCode::UNAVAILABLE, "stopping"));
+        assert!(!leader_predates_the_feed(&stopping));
+        assert!(!leader_predates_the_feed(&RpcError::Timeout(
+            Duration::from_secs(1)
+        )));
+        assert!(!leader_predates_the_feed(&RpcError::NoReply));
+    }
 
     #[test]
     fn backoff_grows_to_its_ceiling_with_bounded_jitter() {

@@ -3,7 +3,7 @@
 //! (many connections share one client UDP socket, as a load generator
 //! must), says hello like a real agent, heartbeats at the interval the
 //! leader's welcome names with a chain report that changes every beat, and
-//! holds a command poll open, acknowledging each command by delivering its
+//! holds an order feed open, acknowledging each command by delivering its
 //! result through the spool path. What they see goes to one channel.
 
 use std::net::SocketAddr;
@@ -16,8 +16,8 @@ use mevfleet_common::identity::Role;
 use mevfleet_common::report::{ChainReport, ReportDelta, SpoolRecord, Spooled};
 use mevfleet_common::tls::{self, Credentials, ExpectedPeer, Service, TransportSettings};
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
-use mevfleet_common::wire::agent::{AgentRequest, AgentResponse, Hello};
-use mevfleet_common::wire::{call, RpcLimits};
+use mevfleet_common::wire::agent::{AgentRequest, AgentResponse, Hello, ORDER_FEED_IDLE};
+use mevfleet_common::wire::{call, subscribe, RpcLimits};
 use mevfleet_tests::{
     admin_request, coordinator_configs, data_dirs, wait_until, ProcessMember, TestPki,
 };
@@ -139,12 +139,12 @@ impl SimAgent {
             }
         };
         let _closed = seen.send(Seen::Registered);
-        // A failed poll or delivery is reported at once, not when the
+        // A broken feed or failed delivery is reported at once, not when the
         // heartbeats end.
         let orders = {
             let (conn, name, seen) = (conn.clone(), self.name.clone(), seen.clone());
             tokio::spawn(async move {
-                if let Err(err) = poll_orders(conn, name.clone(), seen.clone()).await {
+                if let Err(err) = take_orders(conn, name.clone(), seen.clone()).await {
                     let _closed = seen.send(Seen::Failed(format!("{name}: commands: {err}")));
                 }
             })
@@ -219,29 +219,31 @@ fn chain_report(seq: u64) -> ChainReport {
     }
 }
 
-/// Polls for commands and acknowledges each through the spool path.
-async fn poll_orders(
+/// Holds an order feed open and acknowledges each command through the
+/// spool path, as the real agent does.
+async fn take_orders(
     conn: quinn::Connection,
     name: String,
     seen: mpsc::UnboundedSender<Seen>,
 ) -> anyhow::Result<()> {
     let spool_id = spool_id(&name);
     let mut seq = 0u64;
-    let mut known = Vec::new();
+    let feed_limits = RpcLimits {
+        timeout: ORDER_FEED_IDLE * 2 + Duration::from_secs(10),
+        ..LIMITS
+    };
+    let request = AgentRequest::OrderFeed { known: Vec::new() };
+    let mut feed = subscribe::<_, AgentResponse>(&conn, &request, feed_limits).await?;
     loop {
-        let poll = AgentRequest::Orders {
-            known: known.clone(),
-            wait_ms: 20_000,
-        };
-        let orders = match call::<_, AgentResponse>(&conn, &poll, LIMITS).await? {
-            AgentResponse::Orders(orders) => orders,
-            AgentResponse::Wake => continue,
-            other => anyhow::bail!("{name}: poll answered {other:?}"),
+        let orders = match feed.next().await? {
+            Some(AgentResponse::Orders(orders)) => orders,
+            Some(AgentResponse::Wake) => continue,
+            Some(other) => anyhow::bail!("{name}: the order feed sent {other:?}"),
+            None => anyhow::bail!("{name}: the leader ended the order feed"),
         };
         let now = Instant::now();
         for order in orders {
             let _closed = seen.send(Seen::Received(order.id, now));
-            known.push(order.id);
             seq += 1;
             let deliver = AgentRequest::Deliver {
                 spool_id,

@@ -48,7 +48,28 @@ pub enum AgentRequest {
     /// Mempool summaries and selected transactions (telemetry: kept in the
     /// leader's memory, answered with [`AgentResponse::MempoolTaken`]).
     Mempool(crate::mempool::MempoolReport),
+    /// Subscribes to fleet commands for this agent (a subscription, see
+    /// [`crate::wire::subscribe`]): the leader sends
+    /// [`AgentResponse::Orders`] as soon as commands are committed for the
+    /// agent, each once and none of `known`; [`AgentResponse::Wake`] when
+    /// the agent should heartbeat at once; an empty `Orders` after
+    /// [`ORDER_FEED_IDLE`] without either, to show it is still there. It ends
+    /// the feed with [`AgentResponse::NotLeader`] when it no longer leads.
+    /// One open feed replaces a poll per command ([`AgentRequest::Orders`]);
+    /// a coordinator from before the feed answers it as malformed, and the
+    /// agent polls instead. (Last in the enum: a variant's index is its
+    /// encoding.)
+    OrderFeed {
+        /// Commands the agent already took; they are not sent again.
+        known: Vec<u64>,
+    },
 }
+
+/// The longest an order feed stays silent: the leader sends an empty
+/// [`AgentResponse::Orders`] when it has had nothing else to send for this
+/// long, so an agent that hears nothing for much longer knows the feed is
+/// broken.
+pub const ORDER_FEED_IDLE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// An agent's introduction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

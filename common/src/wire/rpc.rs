@@ -1,7 +1,8 @@
 //! Request/response over QUIC: one bidirectional stream per request. The
-//! server side reads one frame, hands it to a [`Handler`] and writes one
-//! reply; a bad frame is answered with an error reply and the stream is
-//! stopped, while the connection keeps serving.
+//! server side reads one frame, hands it to a [`Handler`] and writes its
+//! reply (or, for a subscription, its replies); a bad frame is answered
+//! with an error reply and the stream is stopped, while the connection
+//! keeps serving.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::frame::{decode_payload, read_frame, write_frame, FrameError, DEFAULT_MAX_FRAME};
+use super::subscription::ReplySink;
 use super::{ErrorCode, WireError};
 
 /// A reply frame: the response, or why there is none.
@@ -59,6 +61,21 @@ pub trait Handler: Send + Sync + 'static {
         peer: &Self::Peer,
         request: Self::Request,
     ) -> impl Future<Output = Result<Self::Response, WireError>> + Send;
+
+    /// Answers one request that may take more than one reply (a
+    /// subscription, see [`super::subscribe`]): the replies before the last
+    /// go to `replies` as they come, the last is returned, and the stream is
+    /// finished after it. By default every request has one reply, from
+    /// [`Handler::handle`].
+    fn handle_subscription(
+        &self,
+        peer: &Self::Peer,
+        request: Self::Request,
+        replies: &mut ReplySink<'_, Self::Response>,
+    ) -> impl Future<Output = Result<Self::Response, WireError>> + Send {
+        let _one_reply = replies;
+        self.handle(peer, request)
+    }
 }
 
 /// Why a call failed.
@@ -167,7 +184,14 @@ async fn answer<H: Handler>(
             Ok(Err(err)) => Err(WireError::from(err)),
         };
     let reply = match request {
-        Ok(request) => match handler.handle(&peer, request).await {
+        Ok(request) => match handler
+            .handle_subscription(
+                &peer,
+                request,
+                &mut ReplySink::new(&mut send, limits.max_frame),
+            )
+            .await
+        {
             Ok(response) => Reply::Ok(response),
             Err(err) => Reply::Err(err),
         },

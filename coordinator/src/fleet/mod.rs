@@ -40,6 +40,7 @@ use tracing::{debug, info, warn};
 pub use assess::{assess, AssessInput};
 pub use lease::{LeaseBook, LeaseTiming};
 pub use live::LiveView;
+pub use orders::MAX_ORDERS_WAIT;
 pub use policy::FleetPolicy;
 
 use crate::node::{unix_ms, NodeCore, NodeError, Retry};

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use mevfleet_common::identity::PeerIdentity;
 use mevfleet_common::wire::agent::{AgentRequest, AgentResponse};
-use mevfleet_common::wire::{Handler, WireError};
+use mevfleet_common::wire::{Handler, ReplySink, WireError};
 use tracing::info;
 
 use super::Whoami;
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, MAX_ORDERS_WAIT};
 
 /// Answers agents.
 #[derive(Debug)]
@@ -61,6 +61,24 @@ impl Handler for AgentService {
                 Ok(self.fleet.orders(peer, &known, wait_ms).await)
             }
             AgentRequest::Mempool(report) => Ok(self.fleet.mempool_report(peer, report)),
+            // A feed asked for with one reply only: the first answer a poll
+            // would give.
+            AgentRequest::OrderFeed { known } => Ok(self
+                .fleet
+                .orders(peer, &known, MAX_ORDERS_WAIT.as_millis() as u64)
+                .await),
+        }
+    }
+
+    async fn handle_subscription(
+        &self,
+        peer: &PeerIdentity,
+        request: AgentRequest,
+        replies: &mut ReplySink<'_, AgentResponse>,
+    ) -> Result<AgentResponse, WireError> {
+        match request {
+            AgentRequest::OrderFeed { known } => self.fleet.order_feed(peer, known, replies).await,
+            other => self.handle(peer, other).await,
         }
     }
 }
