@@ -1,5 +1,5 @@
 //! Fleet commands on the agent: orders arrive from the leader (see the
-//! uplink's long poll), each id is taken at most once (the journal), checked
+//! uplink's order feed), each id is taken at most once (the journal), checked
 //! against the configured actions, run, and reported: `running` as soon as
 //! it starts, then its end (`ok`, `failed`, `rejected`, `timeout`), both
 //! through the spool so nothing is lost while the coordinators are away.
