@@ -413,26 +413,7 @@ async fn a_garbage_frame_gets_an_error_and_the_connection_keeps_serving() -> any
 async fn push_streams_deliver_in_order_and_a_bad_frame_stops_only_that_stream() -> anyhow::Result<()>
 {
     init_logs();
-    let pki = TestPki::new()?;
-    let server_creds = pki.creds(Role::Coordinator, "coord-1")?;
-    let server = tls::server_endpoint(
-        LOCALHOST,
-        &server_creds,
-        &[Service::Agent],
-        TransportSettings::default(),
-    )?;
-    let addr = server.local_addr()?;
-    let agent_creds = pki.creds(Role::Agent, "host-a")?;
-    let accept = async {
-        let incoming = server
-            .accept()
-            .await
-            .ok_or_else(|| anyhow::anyhow!("endpoint closed"))?;
-        Ok::<_, anyhow::Error>(incoming.await?)
-    };
-    let (dialled, accepted) = tokio::join!(dial(&agent_creds, addr, Service::Agent), accept);
-    let (conn, _endpoint) = dialled.map_err(anyhow::Error::msg)?;
-    let server_conn = accepted?;
+    let (conn, server_conn, _endpoint) = connected_pair().await?;
 
     // --- the server pushes three messages on one stream
     let mut push = PushSender::<u64>::open(&server_conn, DEFAULT_MAX_FRAME).await?;

@@ -1081,11 +1081,27 @@ fn healthy_beat(seq: u64) -> mevfleet_common::wire::agent::AgentRequest {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_executor_is_woken_through_its_order_feed() -> anyhow::Result<()> {
+    a_new_executor_is_woken(Orders::Feed).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_executor_is_woken_through_its_command_poll() -> anyhow::Result<()> {
-    use mevfleet_common::identity::Role;
-    use mevfleet_common::tls::Service;
-    use mevfleet_common::wire::agent::{AgentRequest, AgentResponse, Hello};
-    use mevfleet_common::wire::{call, RpcLimits};
+    a_new_executor_is_woken(Orders::Poll).await
+}
+
+/// How a test agent waits for orders: the feed, or an older agent's poll.
+#[derive(Clone, Copy, Debug)]
+enum Orders {
+    Feed,
+    Poll,
+}
+
+/// An agent that becomes the executor is told to heartbeat at once
+/// through what it waits for orders on.
+async fn a_new_executor_is_woken(orders: Orders) -> anyhow::Result<()> {
+    use mevfleet_common::wire::agent::{AgentRequest, AgentResponse};
+    use mevfleet_common::wire::{call, subscribe, RpcLimits};
     init_logs();
     let mut fleet = TestFleet::start_with(3, FAILOVER).await?;
     let leader = fleet.leader().await?;
@@ -1094,38 +1110,32 @@ async fn a_new_executor_is_woken_through_its_command_poll() -> anyhow::Result<()
         .get(&leader)
         .map(|m| m.quic)
         .ok_or_else(|| anyhow::anyhow!("no leader member"))?;
-    let creds = fleet.pki.creds(Role::Agent, "host-x")?;
-    let (conn, _endpoint) = mevfleet_tests::dial(&creds, addr, Service::Agent)
-        .await
-        .map_err(anyhow::Error::msg)?;
     let limits = RpcLimits {
         timeout: Duration::from_secs(60),
         ..RpcLimits::default()
     };
-    let hello = AgentRequest::Hello(Hello {
-        agent_id: "host-x".into(),
-        version: mevfleet_common::VERSION.into(),
-        labels: Default::default(),
-        chains: vec!["ethereum".into()],
-        executes: vec!["ethereum".into()],
-        lost: None,
-    });
-    anyhow::ensure!(
-        matches!(
-            call::<_, AgentResponse>(&conn, &hello, limits).await?,
-            AgentResponse::Welcome(_)
-        ),
-        "hello not welcomed"
-    );
-    // A poll held open from before the role exists.
+    let (conn, _endpoint) =
+        mevfleet_tests::hello_as_agent(&fleet.pki, "host-x", addr, true, limits).await?;
+    // A feed or poll held open from before the role exists; its first answer.
     let poll = {
         let conn = conn.clone();
         tokio::spawn(async move {
-            let request = AgentRequest::Orders {
-                known: Vec::new(),
-                wait_ms: 20_000,
-            };
-            call::<_, AgentResponse>(&conn, &request, limits).await
+            match orders {
+                Orders::Feed => {
+                    let request = AgentRequest::OrderFeed { known: Vec::new() };
+                    let mut feed = subscribe::<_, AgentResponse>(&conn, &request, limits).await?;
+                    feed.next()
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("the feed ended"))
+                }
+                Orders::Poll => {
+                    let request = AgentRequest::Orders {
+                        known: Vec::new(),
+                        wait_ms: 20_000,
+                    };
+                    Ok(call::<_, AgentResponse>(&conn, &request, limits).await?)
+                }
+            }
         })
     };
     // Heartbeats until the poll answers: a healthy node, so the role comes here.
@@ -1136,7 +1146,7 @@ async fn a_new_executor_is_woken_through_its_command_poll() -> anyhow::Result<()
         seq += 1;
         call::<_, AgentResponse>(&conn, &healthy_beat(seq), limits).await?;
     }
-    // The poll ends with a wake, not by running out its 20 s with no orders.
+    // A wake, not a poll running out its 20 s (a feed's 15 s) with no orders.
     let answer = poll.await??;
     assert_eq!(answer, AgentResponse::Wake, "{answer:?}");
     let (executor, _) = fleet

@@ -10,8 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use mevfleet_common::identity::Role;
-use mevfleet_common::tls::Service;
-use mevfleet_common::wire::agent::{AgentRequest, AgentResponse, Hello};
+use mevfleet_common::wire::agent::{AgentRequest, AgentResponse};
 use mevfleet_common::wire::{call, subscribe, RpcLimits};
 use mevfleet_tests::{init_logs, wait_until, Anvil, TestFleet, DEFAULT_DEADLINE};
 use serde_json::Value;
@@ -441,27 +440,12 @@ async fn an_order_feed_sends_each_command_once_as_it_is_committed_and_old_agents
         .next()
         .map(|m| m.quic)
         .ok_or_else(|| anyhow::anyhow!("no member"))?;
-    let creds = fleet.pki.creds(Role::Agent, "host-x")?;
-    let (conn, _endpoint) = mevfleet_tests::dial(&creds, addr, Service::Agent)
-        .await
-        .map_err(anyhow::Error::msg)?;
     let limits = RpcLimits {
         timeout: DEFAULT_DEADLINE,
         ..RpcLimits::default()
     };
-    let hello = AgentRequest::Hello(Hello {
-        agent_id: "host-x".into(),
-        version: mevfleet_common::VERSION.into(),
-        labels: Default::default(),
-        chains: vec!["ethereum".into()],
-        executes: Vec::new(),
-        lost: None,
-    });
-    let welcomed = call::<_, AgentResponse>(&conn, &hello, limits).await?;
-    assert!(
-        matches!(welcomed, AgentResponse::Welcome(_)),
-        "{welcomed:?}"
-    );
+    let (conn, _endpoint) =
+        mevfleet_tests::hello_as_agent(&fleet.pki, "host-x", addr, false, limits).await?;
 
     // --- one feed, two commands issued while it is open: each comes once
     let request = AgentRequest::OrderFeed { known: Vec::new() };

@@ -1,4 +1,5 @@
-//! Dialling coordinators as any role, and calling their admin service.
+//! Dialling coordinators as any role, calling their admin service, and
+//! registering as an agent.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -6,6 +7,7 @@ use std::time::Duration;
 use mevfleet_common::identity::Role;
 use mevfleet_common::tls::{self, Credentials, ExpectedPeer, Service, TransportSettings};
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
+use mevfleet_common::wire::agent::{AgentRequest, AgentResponse, Hello};
 use mevfleet_common::wire::{call, RpcError, RpcLimits};
 
 use crate::TestPki;
@@ -65,4 +67,33 @@ pub async fn admin_request(
     conn.close(quinn::VarInt::from_u32(0), b"done");
     endpoint.wait_idle().await;
     result
+}
+
+/// Dials the leader at `addr` as agent `name` (with `pki`'s credentials)
+/// and says hello as a real agent serving `ethereum` would, executing it
+/// when `executes`; fails unless the hello is welcomed.
+pub async fn hello_as_agent(
+    pki: &TestPki,
+    name: &str,
+    addr: SocketAddr,
+    executes: bool,
+    limits: RpcLimits,
+) -> anyhow::Result<Dialled> {
+    let dialled = dial_as(pki, Role::Agent, name, addr, Service::Agent).await?;
+    let hello = AgentRequest::Hello(Hello {
+        agent_id: name.into(),
+        version: mevfleet_common::VERSION.into(),
+        labels: Default::default(),
+        chains: vec!["ethereum".into()],
+        executes: if executes {
+            vec!["ethereum".into()]
+        } else {
+            Vec::new()
+        },
+        lost: None,
+    });
+    match call::<_, AgentResponse>(&dialled.0, &hello, limits).await? {
+        AgentResponse::Welcome(_) => Ok(dialled),
+        other => anyhow::bail!("{name}'s hello was answered {other:?}"),
+    }
 }

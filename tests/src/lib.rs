@@ -15,7 +15,7 @@ pub mod wait;
 
 pub use anvil::Anvil;
 pub use cluster::TestCluster;
-pub use coordinator::{admin_request, dial, dial_as, LOCALHOST};
+pub use coordinator::{admin_request, dial, dial_as, hello_as_agent, LOCALHOST};
 pub use fleet::{AgentNode, TestFleet};
 pub use http::{
     http_get, http_post, json_rpc, json_rpc_with_headers, metric_at, promtool_check_metrics,
