@@ -68,7 +68,7 @@ impl Fleet {
     pub async fn order_feed(
         &self,
         peer: &PeerIdentity,
-        mut known: Vec<u64>,
+        known: Vec<u64>,
         replies: &mut ReplySink<'_, AgentResponse>,
     ) -> Result<AgentResponse, WireError> {
         let gone = |err: FrameError| {
@@ -79,14 +79,29 @@ impl Fleet {
         };
         let mut issued = self.core().view().commands_issued();
         let wake = self.wake_handle(&peer.name);
+        // Every command up to this one has been looked at (and what was for
+        // the agent sent): a wake looks only at commands issued since.
+        let mut looked_through = 0;
         loop {
             if let Leadership::Elsewhere(leader) = self.leadership() {
                 return Ok(AgentResponse::NotLeader { leader });
             }
             issued.borrow_and_update();
-            let orders = self.pending_orders(peer, &known).await;
+            let (orders, through) = self
+                .core()
+                .view()
+                .read(|applied| {
+                    let state = &applied.state;
+                    let orders = state.orders_after(&peer.name, looked_through, unix_ms());
+                    (orders, state.last_command_id())
+                })
+                .await;
+            looked_through = through;
+            let orders: Vec<_> = orders
+                .into_iter()
+                .filter(|order| !known.contains(&order.id))
+                .collect();
             if !orders.is_empty() {
-                known.extend(orders.iter().map(|order| order.id));
                 replies
                     .send(&AgentResponse::Orders(orders))
                     .await

@@ -110,9 +110,19 @@ impl FleetState {
     /// What `agent` has yet to take, oldest first: commands aimed at it
     /// that it has not reported on and that have not expired at `now_ms`.
     pub fn orders_for(&self, agent: &str, now_ms: u64) -> Vec<CommandOrder> {
+        self.orders_after(agent, 0, now_ms)
+    }
+
+    /// Like [`Self::orders_for`], among the commands issued after command
+    /// `after_id` only. A command's targets are fixed when it is issued, so
+    /// an order feed that has looked at every command up to `after_id`
+    /// finds anything new for its agent here, without walking the up to
+    /// [`COMMANDS_RETAINED`] commands it has already looked at.
+    pub fn orders_after(&self, agent: &str, after_id: u64, now_ms: u64) -> Vec<CommandOrder> {
         let mut orders: Vec<CommandOrder> = self
             .commands
-            .values()
+            .range(after_id.saturating_add(1)..)
+            .map(|(_, command)| command)
             .rev()
             .take_while(|c| c.issued_at_ms.saturating_add(MAX_EXPIRY_MS) >= now_ms)
             .filter(|c| {
@@ -129,6 +139,11 @@ impl FleetState {
             .collect();
         orders.reverse();
         orders
+    }
+
+    /// The id of the newest command issued (0 before the first).
+    pub fn last_command_id(&self) -> u64 {
+        self.next_command_id
     }
 
     /// Commands as the CLI shows them: one by id, or the latest `limit`,

@@ -510,6 +510,19 @@ mod commands {
         assert_eq!(ids(&state, "host-a", 1_200), vec![1, 2]);
         assert_eq!(ids(&state, "host-a", 2_000), vec![1], "2 expired");
         assert_eq!(ids(&state, "host-b", 1_200), vec![1]);
+        // A feed that has looked through command 1 is shown only what came after.
+        assert_eq!(state.last_command_id(), 2);
+        let after = |agent: &str, id: u64| -> Vec<u64> {
+            state
+                .orders_after(agent, id, 1_200)
+                .iter()
+                .map(|o| o.id)
+                .collect()
+        };
+        assert_eq!(after("host-a", 0), vec![1, 2]);
+        assert_eq!(after("host-a", 1), vec![2]);
+        assert_eq!(after("host-b", 1), Vec::<u64>::new());
+        assert_eq!(after("host-a", 2), Vec::<u64>::new());
 
         report(&mut state, "host-a", 1, 1, CommandStatus::Running);
         assert_eq!(ids(&state, "host-a", 1_200), vec![2], "taken");
