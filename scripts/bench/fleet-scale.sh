@@ -5,5 +5,6 @@
 # coordinator CPU and memory; then commands broadcast to all of them and
 # acknowledged by each. Release build.
 # Usage: scripts/bench/fleet-scale.sh [--agents N] [--seconds S] [--commands N]
+#        [--history N] (N expired commands issued first, as a week leaves)
 source "$(dirname "$0")/lib.sh"
 bench_run fleet-scale "$@"

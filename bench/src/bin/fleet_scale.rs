@@ -53,7 +53,12 @@ struct Args {
     /// Commands broadcast to all, one after another.
     #[arg(long, default_value_t = 20)]
     commands: usize,
-    /// Agents that only poll for commands and never heartbeat (the old
+    /// Commands issued (to all, expiring at once) before the measured
+    /// broadcasts: the history a fleet's week leaves, which the leader
+    /// keeps for seven days (up to 10,000 commands).
+    #[arg(long, default_value_t = 0)]
+    history: usize,
+    /// Agents that only wait for commands and never heartbeat (the old
     /// fan-out benchmark's setting).
     #[arg(long)]
     no_heartbeats: bool,
@@ -95,6 +100,7 @@ struct Report {
     agents: usize,
     heartbeat_ms: u64,
     agent_lost_ms: u64,
+    history_commands: usize,
     registration_s: f64,
     heartbeats: Heartbeats,
     coordinators: Vec<Footprint>,
@@ -214,12 +220,31 @@ async fn broadcast(
     seen: &mut mpsc::UnboundedReceiver<Seen>,
     admin: &mevfleet_common::tls::Credentials,
     leader: SocketAddr,
-    agents: usize,
-    commands: usize,
+    args: &Args,
 ) -> anyhow::Result<Broadcasts> {
+    let (agents, commands) = (args.agents, args.commands);
     let (conn, _endpoint) = dial(admin, leader, Service::Admin)
         .await
         .map_err(anyhow::Error::msg)?;
+    if args.history > 0 {
+        eprintln!("issuing {} commands of history", args.history);
+        for _ in 0..args.history {
+            let request = AdminRequest::Broadcast(CommandSpec {
+                target: Target::All,
+                action: "noop".into(),
+                args: Vec::new(),
+                timeout_ms: None,
+                expires_in_ms: 1,
+            });
+            match call::<_, AdminResponse>(&conn, &request, RpcLimits::default()).await? {
+                AdminResponse::Issued { .. } => {}
+                other => anyhow::bail!("a history command was answered {other:?}"),
+            }
+        }
+        // What the history stirred up settles before the measured commands.
+        let settled = tokio::time::Instant::now() + Duration::from_secs(3);
+        while let Ok(Some(_)) = tokio::time::timeout_at(settled, seen.recv()).await {}
+    }
     let (mut received_all, mut acknowledged_all) = (Vec::new(), Vec::new());
     for trial in 0..commands {
         let request = AdminRequest::Broadcast(CommandSpec {
@@ -362,12 +387,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (heartbeats, coordinators, load_generator) =
         measure(&mut seen, args.seconds, &pids, leader.http).await?;
     eprintln!("heartbeats: {heartbeats:?}");
-    let broadcasts = broadcast(&mut seen, &admin, leader.quic, args.agents, args.commands).await?;
+    let broadcasts = broadcast(&mut seen, &admin, leader.quic, &args).await?;
     let report = Report {
         benchmark: "fleet-scale",
         agents: args.agents,
         heartbeat_ms: HEARTBEAT_MS,
         agent_lost_ms: AGENT_LOST_MS,
+        history_commands: args.history,
         registration_s: registration.as_secs_f64(),
         heartbeats,
         coordinators,
