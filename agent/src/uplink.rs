@@ -1,8 +1,8 @@
 //! The agent's QUIC session to the coordinators: dial them in turn with the
 //! agent's certificate, say hello (registration), follow the leader when a
 //! follower says where it is, send heartbeats carrying what changed, take
-//! commands from the leader's order feed, deliver the spool, and reconnect with jittered exponential backoff when the
-//! session drops.
+//! commands from the leader's order feed, deliver the spool, and reconnect
+//! with jittered exponential backoff when the session drops.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -585,7 +585,7 @@ impl Uplink {
             }
             AgentResponse::NotLeader { leader } => Some(SessionEnd::Redirect(leader)),
             other => Some(SessionEnd::Lost(format!(
-                "unexpected answer to a command poll: {other:?}"
+                "unexpected answer on the order feed or a poll: {other:?}"
             ))),
         }
     }
