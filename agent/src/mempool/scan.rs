@@ -33,10 +33,55 @@ pub(super) fn notification(text: &str) -> Option<Frame> {
         text,
         at: 0,
         quotes: Quotes::new(text.as_bytes()),
+        tx: TxFields::default(),
     };
-    let frame = cursor.envelope()?;
+    let payload = cursor.envelope()?;
     cursor.whitespace();
-    (cursor.at == text.len()).then_some(frame)
+    if cursor.at != text.len() {
+        return None;
+    }
+    // The frame is built once, here: a pending transaction is a few hundred
+    // bytes, and handing it up through every level of the grammar cost more
+    // in copies than reading it.
+    Some(match payload {
+        Payload::Hash(hash) => Frame::Hash(hash),
+        Payload::Transaction => Frame::Transaction(cursor.tx.pending()?),
+    })
+}
+
+/// What a notification's `result` holds.
+enum Payload {
+    /// A transaction, its fields in [`Cursor::tx`].
+    Transaction,
+    /// A hash.
+    Hash(B256),
+}
+
+/// The fields of the transaction read so far, each set once; a field that
+/// is there as `null` is `Some(None)`.
+#[derive(Default)]
+struct TxFields {
+    hash: Option<B256>,
+    from: Option<Option<Address>>,
+    to: Option<Option<Address>>,
+    value: Option<U256>,
+    gas_price: Option<Option<U256>>,
+    max_fee_per_gas: Option<Option<U256>>,
+}
+
+impl TxFields {
+    /// The transaction, as serde reads it: the hash required, the rest
+    /// defaulted.
+    fn pending(self) -> Option<PendingTx> {
+        Some(PendingTx {
+            hash: self.hash?,
+            from: self.from.flatten(),
+            to: self.to.flatten(),
+            value: self.value.unwrap_or_default(),
+            gas_price: self.gas_price.flatten(),
+            max_fee_per_gas: self.max_fee_per_gas.flatten(),
+        })
+    }
 }
 
 /// Sets a field read once; a second time declines the frame (serde reports
@@ -108,6 +153,20 @@ impl<'a> Quotes<'a> {
         Some(at)
     }
 
+    /// The next two quotes not taken yet: a string's opening and closing
+    /// ones, from one mask when both are in the block.
+    #[inline(always)]
+    fn take_pair(&mut self) -> Option<(usize, usize)> {
+        let rest = self.left & self.left.wrapping_sub(1);
+        if rest == 0 {
+            return Some((self.take()?, self.take()?));
+        }
+        let open = self.start + self.left.trailing_zeros() as usize;
+        let close = self.start + rest.trailing_zeros() as usize;
+        self.left = rest & (rest - 1);
+        Some((open, close))
+    }
+
     /// Loads the next block's quotes.
     #[inline(never)]
     fn load(&mut self) -> Option<()> {
@@ -126,20 +185,49 @@ impl<'a> Quotes<'a> {
     }
 }
 
-fn hex_digit(digit: u8) -> Option<u128> {
-    let value = match digit {
-        b'0'..=b'9' => digit - b'0',
-        b'a'..=b'f' => digit - b'a' + 10,
-        b'A'..=b'F' => digit - b'A' + 10,
-        _ => return None,
+/// The value of each byte as a hex digit; [`NOT_HEX`] for the rest.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut digit = 0;
+    while digit < 10 {
+        table[b'0' as usize + digit] = digit as u8;
+        digit += 1;
+    }
+    let mut letter = 0;
+    while letter < 6 {
+        table[b'a' as usize + letter] = 10 + letter as u8;
+        table[b'A' as usize + letter] = 10 + letter as u8;
+        letter += 1;
+    }
+    table
+};
+
+/// [`HEX_VALUE`] of a byte that is not a hex digit: the high bit of a
+/// folded OR of the values says whether any was.
+const NOT_HEX: u8 = 0x80;
+
+/// Up to 32 hex digits as a number, by table: one lookup and one shift a
+/// digit, and one check at the end. Fees and most values fit in 16 digits,
+/// summed in one register.
+#[inline(always)]
+fn hex_u128(digits: &[u8]) -> Option<u128> {
+    let mut seen = 0u8;
+    let mut fold = |sum: u64, digit: &u8| {
+        let value = HEX_VALUE[usize::from(*digit)];
+        seen |= value;
+        sum << 4 | u64::from(value)
     };
-    Some(u128::from(value))
+    let (high, low) = digits.split_at(digits.len().saturating_sub(16));
+    let high = high.iter().fold(0, &mut fold);
+    let low = low.iter().fold(0, &mut fold);
+    (seen & NOT_HEX == 0).then_some(u128::from(high) << 64 | u128::from(low))
 }
 
 struct Cursor<'a> {
     text: &'a str,
     at: usize,
     quotes: Quotes<'a>,
+    tx: TxFields,
 }
 
 impl<'a> Cursor<'a> {
@@ -158,7 +246,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The top level: `jsonrpc`, `method` and `params`, in any order.
-    fn envelope(&mut self) -> Option<Frame> {
+    fn envelope(&mut self) -> Option<Payload> {
         let mut method = None;
         let mut payload = None;
         self.object(|cursor, key| match key {
@@ -175,7 +263,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// `params`: its `result` kept, anything else stepped over.
-    fn params(&mut self) -> Option<Frame> {
+    fn params(&mut self) -> Option<Payload> {
         let mut payload = None;
         self.object(|cursor, key| match key {
             b"result" => once(&mut payload, cursor.payload()?),
@@ -185,37 +273,42 @@ impl<'a> Cursor<'a> {
     }
 
     /// A whole transaction, or a hash.
-    fn payload(&mut self) -> Option<Frame> {
+    fn payload(&mut self) -> Option<Payload> {
         match self.peek()? {
-            b'{' => self.transaction().map(Frame::Transaction),
-            b'"' => self.fixed().map(Frame::Hash),
+            b'{' => self.transaction().map(|()| Payload::Transaction),
+            b'"' => self.fixed().map(Payload::Hash),
             _ => None,
         }
     }
 
-    fn transaction(&mut self) -> Option<PendingTx> {
-        let mut hash = None;
-        let mut from = None;
-        let mut to = None;
-        let mut value = None;
-        let mut gas_price = None;
-        let mut max_fee_per_gas = None;
+    /// A transaction's fields, into [`Self::tx`].
+    fn transaction(&mut self) -> Option<()> {
         self.object(|cursor, key| match key {
-            b"hash" => once(&mut hash, cursor.fixed::<32>()?),
-            b"from" => once(&mut from, cursor.nullable(Self::address)?),
-            b"to" => once(&mut to, cursor.nullable(Self::address)?),
-            b"value" => once(&mut value, cursor.quantity()?),
-            b"gasPrice" => once(&mut gas_price, cursor.nullable(Self::quantity)?),
-            b"maxFeePerGas" => once(&mut max_fee_per_gas, cursor.nullable(Self::quantity)?),
+            b"hash" => {
+                let hash = cursor.fixed::<32>()?;
+                once(&mut cursor.tx.hash, hash)
+            }
+            b"from" => {
+                let from = cursor.nullable(Self::address)?;
+                once(&mut cursor.tx.from, from)
+            }
+            b"to" => {
+                let to = cursor.nullable(Self::address)?;
+                once(&mut cursor.tx.to, to)
+            }
+            b"value" => {
+                let value = cursor.quantity()?;
+                once(&mut cursor.tx.value, value)
+            }
+            b"gasPrice" => {
+                let fee = cursor.nullable(Self::quantity)?;
+                once(&mut cursor.tx.gas_price, fee)
+            }
+            b"maxFeePerGas" => {
+                let fee = cursor.nullable(Self::quantity)?;
+                once(&mut cursor.tx.max_fee_per_gas, fee)
+            }
             _ => cursor.skip(3),
-        })?;
-        Some(PendingTx {
-            hash: B256::from(hash?),
-            from: from.flatten(),
-            to: to.flatten(),
-            value: value.unwrap_or_default(),
-            gas_price: gas_price.flatten(),
-            max_fee_per_gas: max_fee_per_gas.flatten(),
         })
     }
 
@@ -232,41 +325,58 @@ impl<'a> Cursor<'a> {
             return Some(());
         }
         loop {
-            self.whitespace();
             let key = self.string_bytes()?;
-            self.whitespace();
-            if self.peek()? != b':' {
-                return None;
-            }
-            self.at += 1;
+            self.mark(b':')?;
             self.whitespace();
             field(self, key)?;
-            self.whitespace();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => {
-                    self.at += 1;
-                    return Some(());
-                }
+            match self.next_mark()? {
+                b',' => {}
+                b'}' => return Some(()),
                 _ => return None,
             }
         }
     }
 
-    /// A string's bytes between its quotes (the frame has no escapes: it
-    /// ends at the next quote).
+    /// Steps over `mark`, after any spaces.
+    #[inline(always)]
+    fn mark(&mut self, mark: u8) -> Option<()> {
+        if self.peek() != Some(mark) {
+            self.whitespace();
+            if self.peek()? != mark {
+                return None;
+            }
+        }
+        self.at += 1;
+        Some(())
+    }
+
+    /// The next byte that is not a space, stepped over.
+    #[inline(always)]
+    fn next_mark(&mut self) -> Option<u8> {
+        let mut byte = self.peek()?;
+        if byte == b' ' {
+            self.whitespace();
+            byte = self.peek()?;
+        }
+        self.at += 1;
+        Some(byte)
+    }
+
+    /// A string's bytes between its quotes, after any spaces (the frame has
+    /// no escapes: it ends at the next quote).
     #[inline(always)]
     fn string_bytes(&mut self) -> Option<&'a [u8]> {
-        let bytes = self.text.as_bytes();
         // The opening quote is the next one, here; anything else means the
         // frame is not what the scanner thinks, and serde decides.
-        if self.quotes.take()? != self.at {
-            return None;
+        let (open, end) = self.quotes.take_pair()?;
+        if open != self.at {
+            self.whitespace();
+            if open != self.at {
+                return None;
+            }
         }
-        let start = self.at + 1;
-        let end = self.quotes.take()?;
         self.at = end + 1;
-        bytes.get(start..end)
+        self.text.as_bytes().get(open + 1..end)
     }
 
     /// `0x` and exactly `2 * N` hex digits.
@@ -289,10 +399,7 @@ impl<'a> Cursor<'a> {
         let digits = self.string_bytes()?.strip_prefix(b"0x")?;
         match digits.len() {
             // Fees and values fit in 128 bits: read them without ruint.
-            1..=32 => digits
-                .iter()
-                .try_fold(0u128, |sum, &digit| Some(sum << 4 | hex_digit(digit)?))
-                .map(U256::from),
+            1..=32 => hex_u128(digits).map(U256::from),
             33..=64 => U256::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok(),
             _ => None,
         }

@@ -138,3 +138,30 @@ fn every_truncation_and_corruption_agrees_with_serde() {
     // between tokens, still gives a frame: the comparison above did run.
     assert!(accepted > 1_000, "only {accepted} corruptions were taken");
 }
+
+#[test]
+fn quantities_of_every_length_agree_with_serde() {
+    let with_value = |digits: &str| {
+        ANVIL_FULL.replace(
+            r#""value":"0x1bc16d674ec80000""#,
+            &format!(r#""value":"0x{digits}""#),
+        )
+    };
+    let digits = "fedcba9876543210".repeat(4);
+    for len in 1..=64 {
+        let Frame::Transaction(tx) = taken(&with_value(&digits[..len])) else {
+            panic!("not a transaction");
+        };
+        let expected = alloy::primitives::U256::from_str_radix(&digits[..len], 16).expect("hex");
+        assert_eq!(tx.value, expected, "{len} digits");
+    }
+    // Past 16 digits the number is summed in two halves: a bad digit in
+    // either is still caught.
+    for at in 0..32 {
+        let mut bad = digits[..32].to_owned();
+        bad.replace_range(at..=at, "g");
+        let text = with_value(&bad);
+        assert_eq!(notification(&text), None, "a bad digit at {at}");
+        assert!(decode(&text).is_err(), "serde refuses it too");
+    }
+}
