@@ -4,6 +4,7 @@
 //! first-seen times, all handed to the uplink through one outbox.
 
 pub mod decode;
+pub mod dedup;
 pub mod metrics;
 pub mod outbox;
 mod scan;
@@ -18,8 +19,9 @@ use mevfleet_common::shutdown::Shutdown;
 
 use crate::config::ValidAgentConfig;
 use crate::uplink::Backoff;
+use dedup::Dedup;
 use outbox::Outbox;
-use stats::{ChainStats, Dedup, Selection};
+use stats::{ChainStats, Selection};
 use stream::{StreamHandle, StreamSettings};
 
 /// Selected transactions that may wait for the uplink.

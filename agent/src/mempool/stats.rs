@@ -7,12 +7,11 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use std::hash::{BuildHasherDefault, Hasher};
-
 use alloy::primitives::{Address, B256};
 use mevfleet_common::mempool::{median, MempoolSummary, Sighting, SightingReason};
 
 use super::decode::PendingTx;
+use super::dedup::Dedup;
 
 /// How many past seconds' p50 the trailing median looks at.
 const TRAILING_SECONDS: usize = 60;
@@ -24,59 +23,6 @@ const TRAILING_SECONDS: usize = 60;
 /// sort bounded.
 const FEE_SAMPLE: usize = 8192;
 
-/// What a hash is remembered by: its two 16-byte halves, one turned by a
-/// bit, XORed. Hashes are keccak outputs, so two transactions that share a
-/// key are a 2^-128 accident, and forging one takes 2^128 work; half the
-/// bytes halve the dedup's memory and its cache misses. (The turn keeps
-/// made-up hashes apart too: a number in either half, or the same bytes
-/// in both.)
-type HashKey = u128;
-
-fn key_of(hash: &B256) -> HashKey {
-    let (high, low) = hash.0.split_at(16);
-    let half = |bytes: &[u8]| {
-        let mut half = [0u8; 16];
-        half.copy_from_slice(bytes);
-        u128::from_be_bytes(half)
-    };
-    half(high) ^ half(low).rotate_left(1)
-}
-
-/// A set of keys, each hashed by one folded multiply: cheap, and it mixes
-/// made-up keys (a counter in one half) into the well-spread high and low
-/// bits the table's buckets and tags are taken from.
-type KeySet = std::collections::HashSet<HashKey, BuildHasherDefault<FoldedMultiply>>;
-
-/// The hasher of [`KeySet`].
-#[derive(Default)]
-struct FoldedMultiply(u64);
-
-impl FoldedMultiply {
-    fn mix(&mut self, value: u64) {
-        let product = u128::from(self.0 ^ value) * 0x9e37_79b9_7f4a_7c15;
-        self.0 = (product as u64) ^ ((product >> 64) as u64);
-    }
-}
-
-impl Hasher for FoldedMultiply {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u128` is used; anything else is mixed in all the same.
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.mix(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u128(&mut self, key: u128) {
-        self.mix((key as u64) ^ ((key >> 64) as u64).rotate_left(32));
-    }
-}
-
 /// What to select and how long to remember hashes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selection {
@@ -86,51 +32,6 @@ pub struct Selection {
     pub watched: BTreeSet<Address>,
     /// Forward every transaction.
     pub forward_all: bool,
-}
-
-/// Hashes seen recently, in two generations: a hash is remembered for
-/// between one and two `ttl_us`, and a generation that reaches `capacity`
-/// is retired early, so memory stays bounded under any arrival rate.
-#[derive(Debug)]
-pub struct Dedup {
-    ttl_us: u64,
-    capacity: usize,
-    // Keys are keccak output: a fixed-bytes hasher is enough and several
-    // times cheaper than SipHash at hundreds of thousands a second.
-    current: KeySet,
-    previous: KeySet,
-    started_us: u64,
-}
-
-impl Dedup {
-    /// Remembers hashes for `ttl_us`, at most `capacity` per generation.
-    pub fn new(ttl_us: u64, capacity: usize) -> Self {
-        Self {
-            ttl_us,
-            capacity: capacity.max(1),
-            current: KeySet::default(),
-            previous: KeySet::default(),
-            started_us: 0,
-        }
-    }
-
-    /// Whether `hash` is new at `now_us` (and remembers it).
-    pub fn first_time(&mut self, hash: B256, now_us: u64) -> bool {
-        if now_us.saturating_sub(self.started_us) >= self.ttl_us
-            || self.current.len() >= self.capacity
-        {
-            // The next generation starts at the size of the last one, so a
-            // busy pool does not rehash its way up again.
-            let sized = KeySet::with_capacity_and_hasher(self.current.len(), Default::default());
-            self.previous = std::mem::replace(&mut self.current, sized);
-            self.started_us = now_us;
-        }
-        let key = key_of(&hash);
-        if self.previous.contains(&key) {
-            return false;
-        }
-        self.current.insert(key)
-    }
 }
 
 /// One chain's mempool figures.
@@ -176,6 +77,12 @@ impl ChainStats {
             finished: None,
             last_fees: None,
         }
+    }
+
+    /// Readies the dedup for these hashes, about to arrive: see
+    /// [`Dedup::prepare`].
+    pub fn prepare<'h>(&self, hashes: impl Iterator<Item = &'h B256>) {
+        self.dedup.prepare(hashes);
     }
 
     /// A hash arrived (hash mode): whether it is new. Its fee and value

@@ -86,19 +86,6 @@ fn duplicates_count_once_within_the_ttl() {
 }
 
 #[test]
-fn dedup_memory_is_bounded_by_its_capacity() {
-    let mut dedup = Dedup::new(u64::MAX, 4);
-    for n in 0..100u8 {
-        assert!(dedup.first_time(B256::repeat_byte(n), T0));
-    }
-    assert!(dedup.current.len() <= 4 && dedup.previous.len() <= 4);
-    assert!(
-        !dedup.first_time(B256::repeat_byte(99), T0),
-        "the newest stay"
-    );
-}
-
-#[test]
 fn selection_by_value_watch_list_and_forward_all() {
     let watched = Address::repeat_byte(7);
     let cases = [
@@ -177,19 +164,6 @@ fn numbered(n: u64, fee_gwei: u128) -> PendingTx {
 }
 
 #[test]
-fn hashes_that_differ_only_in_one_half_are_told_apart() {
-    let mut dedup = Dedup::new(u64::MAX, 1000);
-    for n in 1..=500u64 {
-        let low = B256::left_padding_from(&n.to_be_bytes());
-        let mut high = B256::ZERO;
-        high[..8].copy_from_slice(&n.to_be_bytes());
-        assert!(dedup.first_time(low, T0), "{low}");
-        assert!(dedup.first_time(high, T0), "{high}");
-        assert!(!dedup.first_time(low, T0), "{low} again");
-    }
-}
-
-#[test]
 fn a_busy_second_is_summarised_from_a_bounded_uniform_sample() {
     let mut stats = ChainStats::new("ethereum", plain(), Dedup::new(120 * SECOND, 200_000));
     let busy = 100_000u64;
@@ -209,16 +183,4 @@ fn a_busy_second_is_summarised_from_a_bounded_uniform_sample() {
             "{estimate} gwei is not within 3% of {exact}"
         );
     }
-}
-
-#[test]
-fn the_key_hasher_spreads_counters_over_the_high_bits() {
-    use std::hash::BuildHasher;
-    let hasher = BuildHasherDefault::<FoldedMultiply>::default();
-    // hashbrown tags entries with the top 7 bits: counters must not share
-    // one tag.
-    let tags: BTreeSet<u64> = (0..1_000u64)
-        .map(|n| hasher.hash_one(key_of(&B256::left_padding_from(&n.to_be_bytes()))) >> 57)
-        .collect();
-    assert!(tags.len() > 100, "only {} tags", tags.len());
 }

@@ -246,6 +246,8 @@ impl Stream {
         // waiting: the socket then keeps the waker it has, instead of
         // swapping in another one and back on every frame.
         let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+        // Where a batch's frames wait for the stats, kept between batches.
+        let mut batch = Vec::with_capacity(TAKE_BATCH as usize);
         loop {
             let ended = |reason: String| {
                 if streaming {
@@ -284,7 +286,7 @@ impl Stream {
             };
             match decode(text.as_str()) {
                 frame @ (Ok(Frame::Transaction(_) | Frame::Hash(_)) | Err(_)) => {
-                    held = self.take_batch(&mut socket, &waker, frame);
+                    held = self.take_batch(&mut socket, &waker, frame, &mut batch);
                 }
                 Ok(Frame::Subscribed { id }) => {
                     streaming = true;
@@ -317,21 +319,53 @@ impl Stream {
     /// under one lock of the stats and stamped with one time: they were all
     /// there when this read began. Returns the first message that is not a
     /// transaction, for the session loop.
+    ///
+    /// The batch is read and decoded whole before the stats see it: the
+    /// dedup's table is far larger than the cache, and asking it for every
+    /// hash of the batch at once lets the memory fetch them side by side
+    /// instead of one after another (see [`ChainStats::prepare`]).
     fn take_batch<S>(
         &self,
         socket: &mut S,
         waker: &Waker,
         first: Result<Frame, DecodeError>,
+        batch: &mut Vec<Result<Frame, DecodeError>>,
     ) -> Option<Next>
     where
         S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
     {
         let now = unix_us();
         let mut context = Context::from_waker(waker);
-        let mut stats = lock(&self.stats);
-        let mut frame = first;
-        let mut taken = 0;
+        batch.clear();
+        batch.push(first);
         let held = loop {
+            if batch.len() as u64 >= TAKE_BATCH {
+                break None;
+            }
+            // Only what is there now: nothing waits here.
+            let Poll::Ready(next) = socket.poll_next_unpin(&mut context) else {
+                break None;
+            };
+            let Some(Ok(Message::Text(text))) = &next else {
+                break Some(next);
+            };
+            let frame = decode(text.as_str());
+            if matches!(
+                frame,
+                Ok(Frame::Subscribed { .. } | Frame::Refused { .. } | Frame::Other)
+            ) {
+                break Some(next);
+            }
+            batch.push(frame);
+        };
+        let mut stats = lock(&self.stats);
+        stats.prepare(batch.iter().filter_map(|frame| match frame {
+            Ok(Frame::Transaction(tx)) => Some(&tx.hash),
+            Ok(Frame::Hash(hash)) => Some(hash),
+            _ => None,
+        }));
+        let mut taken = 0;
+        for frame in batch.drain(..) {
             match frame {
                 Ok(Frame::Transaction(tx)) => {
                     taken += 1;
@@ -349,24 +383,7 @@ impl Stream {
                     stats.dropped(1);
                 }
             }
-            if taken >= TAKE_BATCH {
-                break None;
-            }
-            // Only what is there now: nothing waits here.
-            let Poll::Ready(next) = socket.poll_next_unpin(&mut context) else {
-                break None;
-            };
-            let Some(Ok(Message::Text(text))) = &next else {
-                break Some(next);
-            };
-            frame = decode(text.as_str());
-            if matches!(
-                frame,
-                Ok(Frame::Subscribed { .. } | Frame::Refused { .. } | Frame::Other)
-            ) {
-                break Some(next);
-            }
-        };
+        }
         drop(stats);
         self.frames.fetch_add(taken, Ordering::Relaxed);
         held

@@ -3,7 +3,8 @@
 //! they last; silence ends it and the stream subscribes again.
 
 use super::*;
-use crate::mempool::stats::{Dedup, Selection};
+use crate::mempool::dedup::Dedup;
+use crate::mempool::stats::Selection;
 
 const SILENCE: Duration = Duration::from_millis(400);
 const FRAME_GAP: Duration = Duration::from_millis(50);

@@ -34,8 +34,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use futures::{SinkExt, StreamExt};
+use mevfleet_agent::mempool::dedup::Dedup;
 use mevfleet_agent::mempool::outbox::Outbox;
-use mevfleet_agent::mempool::stats::{ChainStats, Dedup, Selection};
+use mevfleet_agent::mempool::stats::{ChainStats, Selection};
 use mevfleet_agent::mempool::stream::{self, StreamHandle, StreamSettings};
 use mevfleet_agent::uplink::Backoff;
 use mevfleet_bench::firehose::{self, Feed};
