@@ -23,7 +23,7 @@ const TRAILING_SECONDS: usize = 60;
 /// sort bounded.
 const FEE_SAMPLE: usize = 8192;
 
-/// What to select and how long to remember hashes.
+/// Which transactions are selected for the coordinator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selection {
     /// A transaction worth at least this (wei) is high value.
