@@ -47,7 +47,7 @@ fn live(age_ms: u64, chains: Vec<ChainReport>) -> (Duration, LiveAgent) {
         LiveAgent {
             last_seen: Instant::now(),
             last_seen_unix_ms: NOW_MS - age_ms,
-            reports,
+            reports: reports.into(),
             heartbeats: 1,
         },
     )
@@ -277,7 +277,8 @@ fn status_is_the_worst_finding() {
 #[test]
 fn host_findings_turn_the_status_yellow_and_fail_their_checks() {
     let mut seen = live(50, vec![report("ethereum", HealthState::Healthy, 10)]);
-    seen.1.reports.host = Some(HostReport {
+    let reports = std::sync::Arc::make_mut(&mut seen.1.reports);
+    reports.host = Some(HostReport {
         disks: vec![DiskReport {
             path: "/data".into(),
             total_bytes: 100 << 30,
@@ -287,7 +288,7 @@ fn host_findings_turn_the_status_yellow_and_fail_their_checks() {
         }],
         ..HostReport::default()
     });
-    seen.1.reports.services = vec![ServiceReport {
+    reports.services = vec![ServiceReport {
         unit: "erigon.service".into(),
         chain: Some("ethereum".into()),
         active: "failed".into(),

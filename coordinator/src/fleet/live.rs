@@ -6,7 +6,7 @@
 //! (see [`super::stalls`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mevfleet_common::report::{AgentReports, ReportDelta};
@@ -21,8 +21,13 @@ pub struct LiveAgent {
     pub last_seen: Instant,
     /// When (ms since the Unix epoch).
     pub last_seen_unix_ms: u64,
-    /// Its reports.
-    pub reports: AgentReports,
+    /// Its reports, shared with the snapshots taken since they last
+    /// changed: a snapshot of the whole fleet copies a pointer per agent,
+    /// not every agent's reports, under the lock every heartbeat waits on
+    /// (a deep copy of 10,000 agents' reports held heartbeats up for long
+    /// enough to overflow the leader's UDP buffer). A heartbeat that finds
+    /// its agent's reports shared copies them once (`Arc::make_mut`).
+    pub reports: Arc<AgentReports>,
     /// Heartbeats received since it said hello to this leader.
     pub heartbeats: u64,
 }
@@ -101,7 +106,7 @@ impl LiveView {
             LiveAgent {
                 last_seen: now,
                 last_seen_unix_ms: unix_ms,
-                reports: AgentReports::default(),
+                reports: Arc::default(),
                 heartbeats: 0,
             },
         );
@@ -113,19 +118,23 @@ impl LiveView {
     pub fn heartbeat(&self, agent: &str, delta: ReportDelta, now: Instant, unix_ms: u64) -> bool {
         let mut inner = self.lock();
         let known = inner.agents.contains_key(agent);
-        let entry = inner
-            .agents
-            .entry(agent.to_owned())
-            .or_insert_with(|| LiveAgent {
-                last_seen: now,
-                last_seen_unix_ms: unix_ms,
-                reports: AgentReports::default(),
-                heartbeats: 0,
-            });
-        entry.last_seen = now;
-        entry.last_seen_unix_ms = unix_ms;
-        entry.heartbeats += 1;
-        entry.reports.merge(delta);
+        if !known {
+            inner.agents.insert(
+                agent.to_owned(),
+                LiveAgent {
+                    last_seen: now,
+                    last_seen_unix_ms: unix_ms,
+                    reports: Arc::default(),
+                    heartbeats: 0,
+                },
+            );
+        }
+        if let Some(entry) = inner.agents.get_mut(agent) {
+            entry.last_seen = now;
+            entry.last_seen_unix_ms = unix_ms;
+            entry.heartbeats += 1;
+            Arc::make_mut(&mut entry.reports).merge(delta);
+        }
         known
     }
 
@@ -241,6 +250,36 @@ mod tests {
         assert_eq!(b.reports.chains["base"].head, Some(21));
         assert!(b.reports.host.is_some());
         assert_eq!((b.heartbeats, b.last_seen_unix_ms), (2, 3));
+    }
+
+    #[test]
+    fn snapshots_share_reports_and_keep_them_as_they_were() {
+        let view = LiveView::default();
+        let now = Instant::now();
+        view.took_office(now);
+        view.hello("a", now, 1);
+        let beat = |head| ReportDelta {
+            chains: vec![chain("ethereum", head)],
+            ..ReportDelta::default()
+        };
+        view.heartbeat("a", beat(10), now, 2);
+        let before = view.snapshot(now);
+        let again = view.snapshot(now);
+        // Nothing changed in between: both hold the same reports, not copies.
+        assert!(Arc::ptr_eq(
+            &before.agents["a"].1.reports,
+            &again.agents["a"].1.reports
+        ));
+        view.heartbeat("a", beat(11), now, 3);
+        let after = view.snapshot(now);
+        assert_eq!(
+            before.agents["a"].1.reports.chains["ethereum"].head,
+            Some(10)
+        );
+        assert_eq!(
+            after.agents["a"].1.reports.chains["ethereum"].head,
+            Some(11)
+        );
     }
 
     #[test]
