@@ -32,6 +32,18 @@ pub struct LiveAgent {
     pub heartbeats: u64,
 }
 
+impl LiveAgent {
+    /// An agent first heard from at `now`, with no reports yet.
+    fn heard(now: Instant, unix_ms: u64) -> Self {
+        Self {
+            last_seen: now,
+            last_seen_unix_ms: unix_ms,
+            reports: Arc::default(),
+            heartbeats: 0,
+        }
+    }
+}
+
 /// A copy of the view for building answers, with ages instead of instants.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LiveSnapshot {
@@ -101,15 +113,9 @@ impl LiveView {
 
     /// An agent said hello: its reports start over (a full heartbeat follows).
     pub fn hello(&self, agent: &str, now: Instant, unix_ms: u64) {
-        self.lock().agents.insert(
-            agent.to_owned(),
-            LiveAgent {
-                last_seen: now,
-                last_seen_unix_ms: unix_ms,
-                reports: Arc::default(),
-                heartbeats: 0,
-            },
-        );
+        self.lock()
+            .agents
+            .insert(agent.to_owned(), LiveAgent::heard(now, unix_ms));
     }
 
     /// Takes a heartbeat in. Returns false when the agent is not in the view
@@ -119,15 +125,9 @@ impl LiveView {
         let mut inner = self.lock();
         let known = inner.agents.contains_key(agent);
         if !known {
-            inner.agents.insert(
-                agent.to_owned(),
-                LiveAgent {
-                    last_seen: now,
-                    last_seen_unix_ms: unix_ms,
-                    reports: Arc::default(),
-                    heartbeats: 0,
-                },
-            );
+            inner
+                .agents
+                .insert(agent.to_owned(), LiveAgent::heard(now, unix_ms));
         }
         if let Some(entry) = inner.agents.get_mut(agent) {
             entry.last_seen = now;
