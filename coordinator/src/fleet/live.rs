@@ -42,6 +42,14 @@ impl LiveAgent {
             heartbeats: 0,
         }
     }
+
+    /// A heartbeat carrying `delta` arrived at `now`.
+    fn beat(&mut self, delta: ReportDelta, now: Instant, unix_ms: u64) {
+        self.last_seen = now;
+        self.last_seen_unix_ms = unix_ms;
+        self.heartbeats += 1;
+        Arc::make_mut(&mut self.reports).merge(delta);
+    }
 }
 
 /// A copy of the view for building answers, with ages instead of instants.
@@ -123,19 +131,14 @@ impl LiveView {
     /// everything next time.
     pub fn heartbeat(&self, agent: &str, delta: ReportDelta, now: Instant, unix_ms: u64) -> bool {
         let mut inner = self.lock();
-        let known = inner.agents.contains_key(agent);
-        if !known {
-            inner
-                .agents
-                .insert(agent.to_owned(), LiveAgent::heard(now, unix_ms));
-        }
         if let Some(entry) = inner.agents.get_mut(agent) {
-            entry.last_seen = now;
-            entry.last_seen_unix_ms = unix_ms;
-            entry.heartbeats += 1;
-            Arc::make_mut(&mut entry.reports).merge(delta);
+            entry.beat(delta, now, unix_ms);
+            return true;
         }
-        known
+        let mut entry = LiveAgent::heard(now, unix_ms);
+        entry.beat(delta, now, unix_ms);
+        inner.agents.insert(agent.to_owned(), entry);
+        false
     }
 
     /// A copy of the view as of `now`.
