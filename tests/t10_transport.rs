@@ -620,6 +620,38 @@ async fn connected_pair() -> anyhow::Result<(quinn::Connection, quinn::Connectio
 }
 
 #[tokio::test]
+async fn a_request_and_its_reply_cost_no_stop_sending_either_way() -> anyhow::Result<()> {
+    init_logs();
+    let (conn, server_conn, _endpoint) = connected_pair().await?;
+    let (ended, _handler_ended) = tokio::sync::mpsc::unbounded_channel();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let serving = tokio::spawn(serve(
+        server_conn.clone(),
+        "host-a".to_owned(),
+        std::sync::Arc::new(Counter { ended }),
+        RpcLimits::default(),
+        shutdown.clone(),
+    ));
+
+    // Each side reads the other's one frame and then its end, which came in
+    // the same packet: dropping a stream whose end was not read would send
+    // a STOP_SENDING, a packet and an acknowledgement more per request.
+    // A frame either side still had to send went out before the last reply.
+    for _ in 0..20 {
+        let one_reply = call::<_, u64>(&conn, &0u64, RpcLimits::default()).await?;
+        assert_eq!(one_reply, u64::MAX);
+    }
+    let (client, server) = (conn.stats(), server_conn.stats());
+    assert_eq!(client.frame_tx.stop_sending, 0, "client: {client:?}");
+    assert_eq!(server.frame_tx.stop_sending, 0, "server: {server:?}");
+    assert!(client.frame_tx.stream >= 20 && server.frame_tx.stream >= 20);
+
+    shutdown.cancel();
+    serving.await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_subscription_gets_every_reply_in_order_and_its_handler_stops_when_the_subscriber_goes(
 ) -> anyhow::Result<()> {
     init_logs();

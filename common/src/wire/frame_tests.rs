@@ -3,6 +3,8 @@
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use tokio::io::AsyncWriteExt;
+
 use super::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +104,43 @@ async fn a_cut_frame_is_truncated() {
             .expect_err("truncated");
         assert!(matches!(err, FrameError::Truncated), "cut at {cut}: {err}");
     }
+}
+
+#[tokio::test]
+async fn an_end_that_came_with_the_frame_is_taken_without_waiting() {
+    let frame = encode_frame(&Sample::Ping, DEFAULT_MAX_FRAME).expect("encodes");
+
+    // --- the end right after the frame: read, and said so
+    let mut reader = frame.as_slice();
+    read_frame(&mut reader, DEFAULT_MAX_FRAME)
+        .await
+        .expect("reads")
+        .expect("one frame");
+    assert!(take_end_if_arrived(&mut reader).expect("at the end"));
+
+    // --- the end not here yet: no wait, and nothing lost
+    let (mut near, mut far) = tokio::io::duplex(1024);
+    far.write_all(&frame).await.expect("writes");
+    read_frame(&mut near, DEFAULT_MAX_FRAME)
+        .await
+        .expect("reads")
+        .expect("one frame");
+    assert!(!take_end_if_arrived(&mut near).expect("still open"));
+    drop(far);
+    assert!(take_end_if_arrived(&mut near).expect("ended now"));
+}
+
+#[tokio::test]
+async fn bytes_after_the_one_frame_are_refused() {
+    let mut stream = encode_frame(&Sample::Ping, DEFAULT_MAX_FRAME).expect("encodes");
+    stream.extend(encode_frame(&Sample::Ping, DEFAULT_MAX_FRAME).expect("encodes"));
+    let mut reader = stream.as_slice();
+    read_frame(&mut reader, DEFAULT_MAX_FRAME)
+        .await
+        .expect("reads")
+        .expect("one frame");
+    let err = take_end_if_arrived(&mut reader).expect_err("a second frame");
+    assert!(err.to_string().contains("carries one frame"), "{err}");
 }
 
 proptest! {

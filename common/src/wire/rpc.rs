@@ -1,8 +1,9 @@
 //! Request/response over QUIC: one bidirectional stream per request. The
 //! server side reads one frame, hands it to a [`Handler`] and writes its
-//! reply (or, for a subscription, its replies); a bad frame is answered
-//! with an error reply and the stream is stopped, while the connection
-//! keeps serving.
+//! reply (or, for a subscription, its replies); a bad frame (or bytes after
+//! it) is answered with an error reply and the stream is stopped, while the
+//! connection keeps serving. Each side takes the end of the other's stream
+//! when it came with the frame, so a request costs no STOP_SENDING.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::frame::{decode_payload, read_frame, write_frame, FrameError, DEFAULT_MAX_FRAME};
+use super::frame::{
+    decode_payload, read_frame, take_end_if_arrived, write_frame, FrameError, DEFAULT_MAX_FRAME,
+};
 use super::subscription::ReplySink;
 use super::{ErrorCode, WireError};
 
@@ -119,6 +122,10 @@ where
         let payload = read_frame(&mut recv, limits.max_frame)
             .await?
             .ok_or(RpcError::NoReply)?;
+        // The end came with the reply: taking it saves a STOP_SENDING. More
+        // replies (a subscription asked for by a call) are not read; the
+        // stream is stopped when dropped, as a call wants one reply.
+        let _more_replies = take_end_if_arrived(&mut recv);
         match decode_payload::<Reply<Resp>>(&payload)? {
             Reply::Ok(response) => Ok(response),
             Reply::Err(err) => Err(RpcError::Remote(err)),
@@ -178,9 +185,9 @@ async fn answer<H: Handler>(
                 ErrorCode::MALFORMED,
                 "the stream ended before a request",
             )),
-            Ok(Ok(Some(payload))) => {
-                decode_payload::<H::Request>(&payload).map_err(WireError::from)
-            }
+            Ok(Ok(Some(payload))) => take_end_if_arrived(&mut recv)
+                .and_then(|_| decode_payload::<H::Request>(&payload))
+                .map_err(WireError::from),
             Ok(Err(err)) => Err(WireError::from(err)),
         };
     let reply = match request {
