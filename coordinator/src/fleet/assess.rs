@@ -147,8 +147,7 @@ pub fn corroborated_heads<'a>(
     let mut tops: BTreeMap<&str, TopTwo> = BTreeMap::new();
     for agent in connected {
         for report in agent.reports.chains.values() {
-            let usable = !matches!(report.state, HealthState::Down | HealthState::WrongChain);
-            if let (true, Some(head)) = (usable, report.head) {
+            if let Some(head) = usable_head(report) {
                 match tops.get_mut(report.chain.as_str()) {
                     Some(top) => top.add(head),
                     None => {
@@ -161,6 +160,13 @@ pub fn corroborated_heads<'a>(
     tops.into_iter()
         .map(|(chain, top)| (chain.to_owned(), top.corroborated()))
         .collect()
+}
+
+/// The head a chain report counts with towards the corroborated head: none
+/// when the node is down or on the wrong chain.
+pub fn usable_head(report: &ChainReport) -> Option<u64> {
+    let usable = !matches!(report.state, HealthState::Down | HealthState::WrongChain);
+    report.head.filter(|_| usable)
 }
 
 /// The two highest heads seen so far (equal heads count twice).

@@ -1,9 +1,10 @@
 //! The leader's live view: which agents send heartbeats, when each was last
 //! heard from, and its latest reports, merged from the deltas heartbeats
-//! carry. Telemetry, not decisions: it lives in memory on the leader only
-//! and starts empty when a member takes office. An agent's age is the time
-//! since it was last heard from less the leader's own stalls in between
-//! (see [`super::stalls`]).
+//! carry, with their usable heads indexed by chain (see
+//! [`super::live_heads`]). Telemetry, not decisions: it lives in memory on
+//! the leader only and starts empty when a member takes office. An agent's
+//! age is the time since it was last heard from less the leader's own
+//! stalls in between (see [`super::stalls`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use mevfleet_common::report::{AgentReports, ReportDelta};
 
 use super::assess;
+use super::live_heads::HeadIndex;
 use super::stalls::Stalls;
 
 /// An agent as last heard from.
@@ -65,6 +67,8 @@ pub struct LiveSnapshot {
 struct Inner {
     took_office: Option<Instant>,
     agents: BTreeMap<String, LiveAgent>,
+    /// The agents' usable heads, kept in step with `agents`.
+    heads: HeadIndex,
     stalls: Stalls,
 }
 
@@ -110,6 +114,7 @@ impl LiveView {
         let mut inner = self.lock();
         inner.took_office = Some(now);
         inner.agents.clear();
+        inner.heads.clear();
     }
 
     /// This member no longer leads: forget everything.
@@ -117,13 +122,19 @@ impl LiveView {
         let mut inner = self.lock();
         inner.took_office = None;
         inner.agents.clear();
+        inner.heads.clear();
     }
 
     /// An agent said hello: its reports start over (a full heartbeat follows).
     pub fn hello(&self, agent: &str, now: Instant, unix_ms: u64) {
-        self.lock()
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        if let Some(before) = inner
             .agents
-            .insert(agent.to_owned(), LiveAgent::heard(now, unix_ms));
+            .insert(agent.to_owned(), LiveAgent::heard(now, unix_ms))
+        {
+            inner.heads.forget(agent, &before.reports);
+        }
     }
 
     /// Takes a heartbeat in. Returns false when the agent is not in the view
@@ -131,11 +142,14 @@ impl LiveView {
     /// everything next time.
     pub fn heartbeat(&self, agent: &str, delta: ReportDelta, now: Instant, unix_ms: u64) -> bool {
         let mut inner = self.lock();
+        let inner = &mut *inner;
         if let Some(entry) = inner.agents.get_mut(agent) {
+            index_heads(&mut inner.heads, agent, &entry.reports, &delta);
             entry.beat(delta, now, unix_ms);
             return true;
         }
         let mut entry = LiveAgent::heard(now, unix_ms);
+        index_heads(&mut inner.heads, agent, &entry.reports, &delta);
         entry.beat(delta, now, unix_ms);
         inner.agents.insert(agent.to_owned(), entry);
         false
@@ -170,16 +184,16 @@ impl LiveView {
     }
 
     /// The corroborated head per chain among the agents heard from within
-    /// `within` of `now` (see [`assess::corroborated_heads`]), read in
-    /// place: nothing is copied but the heads.
+    /// `within` of `now` (see [`assess::corroborated_heads`]), read off the
+    /// head index: only the agents at the top of each chain are looked at.
     pub fn corroborated_heads(&self, now: Instant, within: Duration) -> BTreeMap<String, u64> {
         let inner = self.lock();
-        assess::corroborated_heads(
+        inner.heads.corroborated(|agent| {
             inner
                 .agents
-                .values()
-                .filter(|agent| inner.age(agent, now) <= within),
-        )
+                .get(agent)
+                .is_some_and(|live| inner.age(live, now) <= within)
+        })
     }
 
     /// How long this member has led, as of `now` (None: it does not lead).
@@ -206,6 +220,25 @@ impl LiveView {
             .values()
             .filter(|agent| inner.age(agent, now) <= within)
             .count()
+    }
+}
+
+/// Moves `agent`'s entries in the head index for the chains `delta`
+/// changes, from what `reports` (before the merge) says; a chain the delta
+/// names twice moves from its earlier report (the merge keeps the last).
+fn index_heads(heads: &mut HeadIndex, agent: &str, reports: &AgentReports, delta: &ReportDelta) {
+    for (i, report) in delta.chains.iter().enumerate() {
+        let before = match delta.chains[..i]
+            .iter()
+            .rfind(|earlier| earlier.chain == report.chain)
+        {
+            Some(earlier) => assess::usable_head(earlier),
+            None => reports
+                .chains
+                .get(&report.chain)
+                .and_then(assess::usable_head),
+        };
+        heads.moved(&report.chain, agent, before, assess::usable_head(report));
     }
 }
 
@@ -283,6 +316,71 @@ mod tests {
             after.agents["a"].1.reports.chains["ethereum"].head,
             Some(11)
         );
+    }
+
+    #[test]
+    fn the_head_index_agrees_with_reading_every_agent() {
+        // Agents say hello, heartbeat with heads that move, nodes that go
+        // down or onto the wrong chain, chains named twice in one delta,
+        // and fall silent; after every step the index's answer is the one
+        // read from every agent's reports.
+        let view = LiveView::default();
+        let t0 = Instant::now();
+        view.took_office(t0);
+        let within = Duration::from_secs(3);
+        let states = [
+            HealthState::Healthy,
+            HealthState::Lagging,
+            HealthState::Down,
+            HealthState::WrongChain,
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        let mut now = t0;
+        for step in 0..4000 {
+            now += Duration::from_millis(next(40));
+            let agent = format!("agent-{}", next(30));
+            if next(25) == 0 {
+                view.hello(&agent, now, step);
+            } else {
+                let chains = (0..next(4))
+                    .map(|_| {
+                        let name = ["ethereum", "base", "arbitrum"][next(3) as usize];
+                        let mut report = chain(name, 1000 + next(20));
+                        report.state = states[next(4) as usize];
+                        if next(10) == 0 {
+                            report.head = None;
+                        }
+                        report
+                    })
+                    .collect();
+                let delta = ReportDelta {
+                    chains,
+                    ..ReportDelta::default()
+                };
+                view.heartbeat(&agent, delta, now, step);
+            }
+            let snapshot = view.snapshot(now);
+            let read_from_every_agent = assess::corroborated_heads(
+                snapshot
+                    .agents
+                    .values()
+                    .filter(|(age, _)| *age <= within)
+                    .map(|(_, agent)| agent),
+            );
+            assert_eq!(
+                view.corroborated_heads(now, within),
+                read_from_every_agent,
+                "step {step}"
+            );
+        }
+        view.stepped_down();
+        assert!(view.corroborated_heads(now, within).is_empty());
     }
 
     #[test]

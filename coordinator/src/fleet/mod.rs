@@ -7,6 +7,7 @@ pub mod assess;
 pub mod failover;
 pub mod lease;
 pub mod live;
+mod live_heads;
 pub mod maintenance;
 pub mod mempool;
 pub mod mev;
