@@ -27,6 +27,7 @@ use crate::raft::network::{NetworkFactory, PeerClient, PeerError};
 use crate::raft::state_machine::{StateMachine, StateView};
 use crate::raft::store::{self, StoreError};
 use crate::raft::types::StorageError;
+use crate::raft::wal_sync::WalSync;
 use crate::raft::wire::MemberStatus;
 use crate::raft::{MemberNode, Raft};
 use raft_thread::RaftThread;
@@ -94,6 +95,9 @@ pub enum NodeError {
     /// The thread Raft runs on could not be started.
     #[error(transparent)]
     Thread(#[from] RaftThreadError),
+    /// The thread that syncs the leader's entries could not be started.
+    #[error("cannot start the WAL sync thread: {0}")]
+    WalSyncThread(std::io::Error),
     /// openraft refused its configuration or stopped with a fatal error.
     #[error("raft: {0}")]
     Raft(String),
@@ -146,8 +150,9 @@ impl NodeCore {
         creds: &Credentials,
     ) -> Result<Arc<Self>, NodeError> {
         let db = store::open(&settings.data_dir.join("raft"))?;
-        let log = LogStore::new(db.clone());
-        let state_machine = StateMachine::open(db)?;
+        let wal_sync = WalSync::start(&db).map_err(NodeError::WalSyncThread)?;
+        let log = LogStore::new(db.clone(), settings.node_id, wal_sync.clone());
+        let state_machine = StateMachine::open(db, wal_sync.clone())?;
         let view = state_machine.view();
         let raft_thread = RaftThread::start()?;
         let endpoint = {
@@ -175,7 +180,7 @@ impl NodeCore {
         .map_err(|err| NodeError::Raft(err.to_string()))?;
         // openraft spawns its core and replication tasks, and the batcher
         // its loop, on the runtime they are started from.
-        let network = NetworkFactory::new(peers.clone());
+        let network = NetworkFactory::new(peers.clone(), wal_sync);
         let node_id = settings.node_id;
         let (raft, batcher) = raft_thread
             .spawn(async move {

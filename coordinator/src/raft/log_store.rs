@@ -1,6 +1,8 @@
 //! The Raft log in RocksDB: entries, the vote, the committed and the last
-//! purged log ids. Appends and votes are synced before they are reported
-//! durable, so an acknowledged write survives `kill -9`.
+//! purged log ids. Votes, truncations, purges and a follower's appends are
+//! synced before they are reported durable. The leader's own new entries
+//! are reported at once and synced by [`super::wal_sync`] while they are
+//! replicated; nothing is applied or announced committed before that sync.
 //!
 //! The committed log id is written without a sync of its own. openraft
 //! saves it on every commit, between the quorum's answer and applying the
@@ -16,11 +18,12 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, Vote};
+use openraft::{ErrorSubject, ErrorVerb, LeaderId, OptionalSend, RaftLogReader, Vote};
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 
 use super::store::{cf, decode, encode, index_key, io_error, synced, CF_LOG, CF_META};
 use super::types::{Entry, LogId, StorageError, TypeConfig};
+use super::wal_sync::WalSync;
 
 const KEY_VOTE: &[u8] = b"vote";
 const KEY_COMMITTED: &[u8] = b"committed";
@@ -40,12 +43,71 @@ enum Durability {
 #[derive(Clone, Debug)]
 pub struct LogStore {
     db: Arc<DB>,
+    node_id: u64,
+    /// The leader id this member holds now, if it leads: its own entries
+    /// of that term are synced by `wal_sync`, not before they are reported.
+    leading: Option<LeaderId<u64>>,
+    wal_sync: WalSync,
 }
 
 impl LogStore {
-    /// A log store over the opened database.
-    pub fn new(db: Arc<DB>) -> Self {
-        Self { db }
+    /// The log store of member `node_id` over the opened database.
+    pub fn new(db: Arc<DB>, node_id: u64, wal_sync: WalSync) -> Self {
+        Self {
+            db,
+            node_id,
+            leading: None,
+            wal_sync,
+        }
+    }
+
+    /// Whether all of `entries` are this member's own, proposed as the
+    /// leader it is now (only those may be reported before their sync).
+    fn all_our_own(&self, entries: &[Entry]) -> bool {
+        self.leading
+            .is_some_and(|leader| entries.iter().all(|entry| entry.log_id.leader_id == leader))
+    }
+
+    /// Writes `entries`: the leader's own are reported at once and synced
+    /// by `wal_sync`, any others are synced before this returns.
+    fn write_entries(&mut self, entries: Vec<Entry>) -> Result<(), StorageError> {
+        let Some(first) = entries.first().map(|entry| entry.log_id.index) else {
+            return Ok(());
+        };
+        let family = cf(&self.db, CF_LOG)?;
+        let mut batch = WriteBatch::default();
+        for entry in &entries {
+            batch.put_cf(
+                family,
+                index_key(entry.log_id.index),
+                encode(entry, ErrorSubject::Log(entry.log_id))?,
+            );
+        }
+        let written = if self.all_our_own(&entries) {
+            // Reported now, synced while the entries travel (see wal_sync).
+            let written = self.db.write_opt(batch, &WriteOptions::default());
+            if written.is_ok() {
+                self.wal_sync
+                    .written_unsynced(first, self.db.latest_sequence_number());
+            }
+            written
+        } else {
+            let written = self.write_synced(batch);
+            if written.is_ok() {
+                self.wal_sync.replaced_from(first);
+            }
+            written
+        };
+        written.map_err(|err| io_error(ErrorSubject::Logs, ErrorVerb::Write, err))
+    }
+
+    /// Writes `batch` synced, and notes that everything before it is now
+    /// on disk too.
+    fn write_synced(&self, batch: WriteBatch) -> Result<(), rocksdb::Error> {
+        let before = self.db.latest_sequence_number();
+        self.db.write_opt(batch, &synced())?;
+        self.wal_sync.synced_through(before);
+        Ok(())
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(
@@ -92,9 +154,10 @@ impl LogStore {
         let family = cf(&self.db, CF_LOG)?;
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(family, index_key(from), index_key(to_exclusive));
-        self.db
-            .write_opt(batch, &synced())
-            .map_err(|err| io_error(ErrorSubject::Logs, ErrorVerb::Delete, err))
+        self.write_synced(batch)
+            .map_err(|err| io_error(ErrorSubject::Logs, ErrorVerb::Delete, err))?;
+        self.wal_sync.replaced_from(from);
+        Ok(())
     }
 }
 
@@ -158,7 +221,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             vote,
             ErrorSubject::Vote,
             Durability::BeforeReturning,
-        )
+        )?;
+        let ours = vote.is_committed() && vote.leader_id().voted_for() == Some(self.node_id);
+        self.leading = ours.then(|| *vote.leader_id());
+        Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError> {
@@ -189,25 +255,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let family = cf(&self.db, CF_LOG)?;
-        let mut batch = WriteBatch::default();
-        for entry in entries {
-            batch.put_cf(
-                family,
-                index_key(entry.log_id.index),
-                encode(&entry, ErrorSubject::Log(entry.log_id))?,
-            );
-        }
-        let written = self.db.write_opt(batch, &synced());
+        let written = self.write_entries(entries.into_iter().collect());
         match written {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
             Err(err) => {
-                let io = std::io::Error::other(err.to_string());
-                callback.log_io_completed(Err(io));
-                Err(io_error(ErrorSubject::Logs, ErrorVerb::Write, err))
+                callback.log_io_completed(Err(std::io::Error::other(err.to_string())));
+                Err(err)
             }
         }
     }

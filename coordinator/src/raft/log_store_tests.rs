@@ -1,21 +1,27 @@
 //! What the log store syncs: the vote before it returns, the committed log
-//! id only with the next synced write, and both survive a reopen.
+//! id only with the next synced write, the leader's own entries on the sync
+//! thread, anyone else's before the append returns; and what survives a
+//! reopen.
+
+use std::time::Duration;
 
 use openraft::storage::RaftLogStorage;
-use openraft::{CommittedLeaderId, Vote};
+use openraft::{CommittedLeaderId, EntryPayload, Vote};
 use rocksdb::statistics::Ticker;
 use rocksdb::Options;
 
 use super::LogStore;
 use crate::raft::store;
-use crate::raft::types::LogId;
+use crate::raft::types::{Entry, LogId};
+use crate::raft::wal_sync::WalSync;
 
 /// A store in a fresh folder whose options count WAL syncs.
 fn counted_store(dir: &std::path::Path) -> (LogStore, Options) {
     let mut options = Options::default();
     options.enable_statistics();
     let db = store::open_with(dir, &options).expect("open the store");
-    (LogStore::new(db), options)
+    let wal_sync = WalSync::start(&db).expect("start the sync thread");
+    (LogStore::new(db, 1, wal_sync), options)
 }
 
 fn wal_syncs(options: &Options) -> u64 {
@@ -75,4 +81,104 @@ async fn the_committed_log_id_and_the_vote_survive_a_reopen() {
         log.read_vote().await.expect("read vote"),
         Some(Vote::new(2, 1))
     );
+}
+
+fn entry(term: u64, leader: u64, index: u64) -> Entry {
+    Entry {
+        log_id: LogId::new(CommittedLeaderId::new(term, leader), index),
+        payload: EntryPayload::Blank,
+    }
+}
+
+/// Member 1's store with syncs of unsynced entries held.
+fn held_store(dir: &std::path::Path) -> (LogStore, Options, WalSync) {
+    let (log, options) = counted_store(dir);
+    let wal_sync = log.wal_sync.clone();
+    wal_sync.hold(true);
+    (log, options, wal_sync)
+}
+
+#[tokio::test]
+async fn the_leaders_own_entries_are_written_without_waiting_for_the_disk() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut log, options, wal_sync) = held_store(dir.path());
+    log.save_vote(&Vote::new_committed(3, 1))
+        .await
+        .expect("save vote");
+    let before = wal_syncs(&options);
+    log.write_entries(vec![entry(3, 1, 1), entry(3, 1, 2)])
+        .expect("append");
+    assert_eq!(wal_syncs(&options), before, "the append waited for a sync");
+    assert!(!wal_sync.is_durable(1).expect("no failure"));
+    wal_sync.hold(false);
+    tokio::time::timeout(Duration::from_secs(10), wal_sync.wait_durable(2))
+        .await
+        .expect("synced in time")
+        .expect("no failure");
+    assert!(wal_syncs(&options) > before, "the sync thread did not sync");
+}
+
+#[tokio::test]
+async fn entries_from_another_leader_are_synced_before_the_append_returns() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut log, options, wal_sync) = held_store(dir.path());
+    log.save_vote(&Vote::new_committed(3, 2))
+        .await
+        .expect("save vote");
+    let before = wal_syncs(&options);
+    log.write_entries(vec![entry(3, 2, 1), entry(3, 2, 2)])
+        .expect("append");
+    assert_eq!(wal_syncs(&options), before + 1);
+    assert!(wal_sync.is_durable(2).expect("no failure"));
+}
+
+#[tokio::test]
+async fn only_entries_of_the_term_this_member_leads_skip_the_sync() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut log, options, wal_sync) = held_store(dir.path());
+    // Its own entries from an earlier term, arriving back from a new
+    // leader, are a follower's append: its answer counts toward a quorum.
+    log.save_vote(&Vote::new_committed(4, 1))
+        .await
+        .expect("save vote");
+    let before = wal_syncs(&options);
+    log.write_entries(vec![entry(3, 1, 1)]).expect("append");
+    // A candidate's vote for itself is not leadership.
+    log.save_vote(&Vote::new(5, 1)).await.expect("save vote");
+    log.write_entries(vec![entry(5, 1, 2)]).expect("append");
+    assert_eq!(
+        wal_syncs(&options),
+        before + 1 + 1 + 1,
+        "vote and two appends"
+    );
+    assert!(wal_sync.is_durable(2).expect("no failure"));
+}
+
+#[tokio::test]
+async fn a_successors_synced_entries_make_the_old_leaders_durable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut log, _options, wal_sync) = held_store(dir.path());
+    log.save_vote(&Vote::new_committed(3, 1))
+        .await
+        .expect("save vote");
+    log.write_entries(vec![entry(3, 1, 1), entry(3, 1, 2)])
+        .expect("append");
+    log.save_vote(&Vote::new_committed(4, 2))
+        .await
+        .expect("save vote");
+    log.write_entries(vec![entry(4, 2, 3)]).expect("append");
+    assert!(wal_sync.is_durable(3).expect("no failure"));
+}
+
+#[tokio::test]
+async fn truncated_unsynced_entries_are_not_waited_for() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut log, _options, wal_sync) = held_store(dir.path());
+    log.save_vote(&Vote::new_committed(3, 1))
+        .await
+        .expect("save vote");
+    log.write_entries(vec![entry(3, 1, 5), entry(3, 1, 6)])
+        .expect("append");
+    log.truncate(log_id(3, 5)).await.expect("truncate");
+    assert!(wal_sync.is_durable(6).expect("no failure"));
 }

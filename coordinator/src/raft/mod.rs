@@ -13,6 +13,7 @@ pub mod service;
 pub mod state_machine;
 pub mod store;
 pub mod types;
+pub mod wal_sync;
 pub mod wire;
 
 pub use types::{MemberNode, TypeConfig};

@@ -22,6 +22,7 @@ use openraft::raft::{
 use tokio::sync::Mutex;
 
 use super::types::{MemberNode, TypeConfig};
+use super::wal_sync::WalSync;
 use super::wire::{RaftRequest, RaftResponse};
 
 /// Frame limit between coordinators: entry batches and snapshot chunks.
@@ -171,12 +172,14 @@ impl PeerClient {
 #[derive(Clone, Debug)]
 pub struct NetworkFactory {
     peers: Arc<PeerClient>,
+    wal_sync: WalSync,
 }
 
 impl NetworkFactory {
-    /// A factory sharing `peers`.
-    pub fn new(peers: Arc<PeerClient>) -> Self {
-        Self { peers }
+    /// A factory sharing `peers`; a commit index goes out only once
+    /// `wal_sync` has this member's entries up to it on disk.
+    pub fn new(peers: Arc<PeerClient>, wal_sync: WalSync) -> Self {
+        Self { peers, wal_sync }
     }
 }
 
@@ -186,6 +189,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     async fn new_client(&mut self, target: u64, node: &MemberNode) -> Self::Network {
         PeerNetwork {
             peers: self.peers.clone(),
+            wal_sync: self.wal_sync.clone(),
             target,
             node: node.clone(),
         }
@@ -196,6 +200,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 #[derive(Debug)]
 pub struct PeerNetwork {
     peers: Arc<PeerClient>,
+    wal_sync: WalSync,
     target: u64,
     node: MemberNode,
 }
@@ -242,6 +247,15 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<u64>> {
+        // The leader's own entries may still be syncing here (see
+        // wal_sync): followers learn a commit index only once it is durable
+        // on this member too, so they never apply what a crash here loses.
+        if let Some(committed) = rpc.leader_commit {
+            self.wal_sync
+                .wait_durable(committed.index)
+                .await
+                .map_err(|err| RPCError::Network(NetworkError::new(&err)))?;
+        }
         match self.send(RaftRequest::AppendEntries(rpc), &option).await? {
             RaftResponse::AppendEntries(result) => result.map_err(|err| self.remote(err)),
             _ => Err(self.unexpected()),
@@ -273,3 +287,7 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "network_tests.rs"]
+mod tests;

@@ -1,6 +1,9 @@
 //! The Raft state machine: [`FleetState`] in memory, persisted as synced
 //! snapshots in RocksDB. On start the last snapshot is loaded and openraft
 //! re-applies the (durable) log after it up to the saved committed index.
+//! An entry is applied only once this member's copy of it is on disk (the
+//! leader syncs its own entries while they are replicated, see
+//! [`super::wal_sync`]), so no write is answered before that.
 
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +19,7 @@ use tokio::sync::RwLock;
 
 use super::store::{cf, decode, encode, io_error, synced, CF_SNAPSHOT};
 use super::types::{Entry, LogId, MemberNode, StorageError, TypeConfig};
+use super::wal_sync::WalSync;
 use crate::state::{FleetState, Outcome};
 
 const KEY_CURRENT: &[u8] = b"current";
@@ -66,14 +70,16 @@ impl StateView {
 #[derive(Clone, Debug)]
 pub struct StateMachine {
     db: Arc<DB>,
+    wal_sync: WalSync,
     applied: Arc<RwLock<Applied>>,
     snapshots: Arc<AtomicU64>,
     issued: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl StateMachine {
-    /// Opens the state machine, restoring the last snapshot if there is one.
-    pub fn open(db: Arc<DB>) -> Result<Self, StorageError> {
+    /// Opens the state machine, restoring the last snapshot if there is
+    /// one; entries are applied once `wal_sync` has them on disk.
+    pub fn open(db: Arc<DB>, wal_sync: WalSync) -> Result<Self, StorageError> {
         let applied = match read_snapshot(&db)? {
             Some(stored) => decode::<Applied>(&stored.data, ErrorSubject::StateMachine)?,
             None => Applied::default(),
@@ -81,6 +87,7 @@ impl StateMachine {
         let (issued, _) = tokio::sync::watch::channel(applied.state.next_command_id);
         Ok(Self {
             db,
+            wal_sync,
             applied: Arc::new(RwLock::new(applied)),
             snapshots: Arc::new(AtomicU64::new(0)),
             issued: Arc::new(issued),
@@ -166,8 +173,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        if let Some(last) = entries.last() {
+            self.wal_sync
+                .wait_durable(last.log_id.index)
+                .await
+                .map_err(|err| io_error(ErrorSubject::Log(last.log_id), ErrorVerb::Write, err))?;
+        }
         let mut applied = self.applied.write().await;
-        let mut outcomes = Vec::new();
+        let mut outcomes = Vec::with_capacity(entries.len());
         for entry in entries {
             applied.last_applied = Some(entry.log_id);
             let outcome = match entry.payload {
@@ -223,3 +237,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }))
     }
 }
+
+#[cfg(test)]
+#[path = "state_machine_tests.rs"]
+mod tests;
