@@ -263,7 +263,7 @@ async fn a_leader_kill_leaves_every_agent_connected_and_none_lost() -> anyhow::R
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_agent_is_counted_lost_on_the_leaders_metrics() -> anyhow::Result<()> {
+async fn the_leaders_metrics_time_heartbeats_and_count_a_silent_agent_lost() -> anyhow::Result<()> {
     init_logs();
     let eth = Anvil::start(1, Some(1.0))?;
     let mut fleet = TestFleet::start_with(1, "leader_grace_ms = 500\nagent_lost_ms = 1500").await?;
@@ -277,6 +277,23 @@ async fn a_silent_agent_is_counted_lost_on_the_leaders_metrics() -> anyhow::Resu
     })
     .await?;
     assert_eq!(gauge("mevfleet_agents_lost").await, Some(0.0));
+
+    // --- the leader times each heartbeat it answers, in a histogram
+    // promtool accepts
+    wait_until("heartbeats timed", DEFAULT_DEADLINE, || async {
+        (gauge("mevfleet_heartbeat_processing_seconds_count").await? >= 4.0).then_some(())
+    })
+    .await?;
+    let exposition = http_get(http, "/metrics").await?;
+    assert!(
+        exposition.contains("mevfleet_heartbeat_processing_seconds_bucket{le=\"+Inf\"}"),
+        "{exposition}"
+    );
+    let lint = promtool_check_metrics(&exposition)?;
+    assert!(
+        lint.is_empty(),
+        "promtool check metrics:\n{lint}\n{exposition}"
+    );
 
     // --- host-b goes silent: lost once agent_lost_ms has passed
     fleet

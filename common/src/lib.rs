@@ -12,6 +12,7 @@ pub mod config_file;
 pub mod daemon;
 pub mod exposition;
 pub mod free_port;
+pub mod histogram;
 pub mod identity;
 pub mod join_token;
 pub mod labels;

@@ -1,7 +1,8 @@
 //! The coordinator's Prometheus exposition: Raft term, leadership, log,
 //! commit and applied indexes, apply lag, snapshots, and per-peer
 //! replication lag (on the leader), the agents registered and connected,
-//! and each streamed chain's mempool (on the leader).
+//! how long heartbeats take to answer, and each streamed chain's mempool
+//! (on the leader).
 
 use openraft::ServerState;
 
@@ -129,6 +130,11 @@ pub async fn render(fleet: &Fleet) -> String {
         "Time this member's service threads could not run on time (not counted against agents' silence).",
     );
     out.sample("mevfleet_service_stalled_seconds_total", "", stalled);
+    fleet.heartbeat_timing().write(
+        &mut out,
+        "mevfleet_heartbeat_processing_seconds",
+        "Time this member took to answer an agent's heartbeat once its request was read.",
+    );
     let registered = core.view().read(|a| a.state.agents.len()).await;
     out.gauge(
         "mevfleet_agents_registered",

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mevfleet_common::chain::HealthState;
+use mevfleet_common::histogram::LatencyHistogram;
 use mevfleet_common::identity::PeerIdentity;
 use mevfleet_common::report::{ReportDelta, Spooled};
 use mevfleet_common::shutdown::Shutdown;
@@ -79,6 +80,8 @@ pub struct Fleet {
     wakes: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Notify>>>,
     /// The mempool summaries and forwarded transactions (leader only).
     mempool: mempool::MempoolWindow,
+    /// How long answering each heartbeat took, once its request was read.
+    heartbeat_timing: LatencyHistogram,
 }
 
 /// Where the leader is, as this member knows right now.
@@ -103,6 +106,7 @@ impl Fleet {
             routine_looked: Default::default(),
             wakes: Default::default(),
             mempool: Default::default(),
+            heartbeat_timing: Default::default(),
         })
     }
 
@@ -244,8 +248,26 @@ impl Fleet {
     }
 
     /// A heartbeat into the live view, answered with the agent's leases,
-    /// or where the leader is.
+    /// or where the leader is; timed into `heartbeat_timing`.
     pub async fn heartbeat(
+        self: &Arc<Self>,
+        peer: &PeerIdentity,
+        seq: u64,
+        delta: ReportDelta,
+        holding: Vec<Held>,
+    ) -> AgentResponse {
+        let started = Instant::now();
+        let answer = self.answer_heartbeat(peer, seq, delta, holding).await;
+        self.heartbeat_timing.observe(started.elapsed());
+        answer
+    }
+
+    /// How long answering heartbeats has taken on this member.
+    pub fn heartbeat_timing(&self) -> &LatencyHistogram {
+        &self.heartbeat_timing
+    }
+
+    async fn answer_heartbeat(
         self: &Arc<Self>,
         peer: &PeerIdentity,
         seq: u64,
