@@ -147,7 +147,7 @@ fn systemd_analyze_verify_accepts_the_units() -> anyhow::Result<()> {
 }
 
 #[test]
-fn promtool_accepts_the_prometheus_files() -> anyhow::Result<()> {
+fn promtool_accepts_the_prometheus_files_and_their_alerts_fire_as_tested() -> anyhow::Result<()> {
     let dir = mevfleet_common::source_tree::repo_root(env!("CARGO_MANIFEST_DIR"))
         .join("deploy/prometheus");
     for (what, file) in [
@@ -165,5 +165,16 @@ fn promtool_accepts_the_prometheus_files() -> anyhow::Result<()> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // The alerts fire on what they should and on nothing else.
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(dir.join("mevfleet-rules.test.yml"))
+        .output()?;
+    assert!(
+        out.status.success(),
+        "promtool test rules: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }
