@@ -4,6 +4,7 @@
 pub mod etcd;
 pub mod firehose;
 pub mod footprint;
+pub mod scraped;
 pub mod sim;
 
 use std::time::Duration;

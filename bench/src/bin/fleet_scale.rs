@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use mevfleet_bench::footprint::{Footprint, Sampler};
+use mevfleet_bench::scraped::{BucketedLatency, HistogramReading};
 use mevfleet_bench::sim::{find_leader, start_cluster, Seen, SimAgent};
 use mevfleet_bench::Latency;
 use mevfleet_common::command::{CommandSpec, Target};
@@ -28,7 +29,7 @@ use mevfleet_common::identity::Role;
 use mevfleet_common::tls::{self, Service};
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
 use mevfleet_common::wire::{call, RpcLimits};
-use mevfleet_tests::{dial, metric_at, ChildProcess, TestPki};
+use mevfleet_tests::{dial, http_get, ChildProcess, TestPki};
 use serde::Serialize;
 use tokio::sync::{mpsc, Semaphore};
 
@@ -84,6 +85,14 @@ struct Heartbeats {
     /// The fewest agents the leader counted connected in one sample (none
     /// when no sample could be read).
     leader_connected_min: Option<f64>,
+    /// The leader's own time to answer a heartbeat once its request was
+    /// read (its `mevfleet_heartbeat_processing_seconds` over the window).
+    leader_processing: Option<BucketedLatency>,
+    /// The highest of the per-second p99s of that time.
+    leader_processing_worst_second_p99_at_most_ms: Option<f64>,
+    /// Time the leader's service threads could not run on time, over the
+    /// window (`mevfleet_service_stalled_seconds_total`).
+    leader_stalled_s: Option<f64>,
     first_failures: Vec<String>,
 }
 
@@ -140,6 +149,27 @@ async fn registered(seen: &mut mpsc::UnboundedReceiver<Seen>, count: usize) -> a
     Ok(())
 }
 
+const STALLED: &str = "mevfleet_service_stalled_seconds_total";
+
+/// The leader's `/metrics` page; `None` when it cannot be read right now.
+async fn leader_page(leader_http: SocketAddr) -> Option<String> {
+    http_get(leader_http, "/metrics").await.ok()
+}
+
+/// An unlabelled sample's value on a metrics page.
+fn gauge(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The leader's heartbeat processing histogram on a metrics page.
+fn processing(page: &str) -> Option<HistogramReading> {
+    HistogramReading::parse(page, "mevfleet_heartbeat_processing_seconds")
+}
+
 /// The measured window of heartbeats, sampling the coordinators each second.
 async fn measure(
     seen: &mut mpsc::UnboundedReceiver<Seen>,
@@ -159,6 +189,11 @@ async fn measure(
     let started = Instant::now();
     let end = tokio::time::Instant::now() + Duration::from_secs(seconds);
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    let first_page = leader_page(leader_http).await;
+    let first_processing = first_page.as_deref().and_then(processing);
+    let first_stalled = first_page.as_deref().and_then(|page| gauge(page, STALLED));
+    let mut last_processing = first_processing.clone();
+    let mut last_stalled = first_stalled;
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(end) => break,
@@ -167,12 +202,28 @@ async fn measure(
                     sampler.sample()?;
                 }
                 own.sample()?;
-                if let Ok(lost) = metric_at(leader_http, "mevfleet_agents_lost").await {
+                let Some(page) = leader_page(leader_http).await else { continue };
+                if let Some(lost) = gauge(&page, "mevfleet_agents_lost") {
                     beats.leader_lost_max = beats.leader_lost_max.max(lost);
                 }
-                if let Ok(connected) = metric_at(leader_http, "mevfleet_agents_connected").await {
+                if let Some(connected) = gauge(&page, "mevfleet_agents_connected") {
                     let fewest = beats.leader_connected_min.map_or(connected, |n| n.min(connected));
                     beats.leader_connected_min = Some(fewest);
+                }
+                if let Some(now) = processing(&page) {
+                    if let Some(last) = &last_processing {
+                        let second = now.since(last);
+                        if second.count > 0 {
+                            let worst = beats
+                                .leader_processing_worst_second_p99_at_most_ms
+                                .map_or(second.p99_at_most_ms, |w| w.max(second.p99_at_most_ms));
+                            beats.leader_processing_worst_second_p99_at_most_ms = Some(worst);
+                        }
+                    }
+                    last_processing = Some(now);
+                }
+                if let Some(stalled) = gauge(&page, STALLED) {
+                    last_stalled = Some(stalled);
                 }
             }
             event = seen.recv() => match event {
@@ -202,6 +253,12 @@ async fn measure(
     beats.round_trip = Latency::of(&mut rtts);
     beats.longest_gap_ms = longest_gap.as_secs_f64() * 1000.0;
     beats.agents_with_gap_over_loss_limit = over_limit;
+    if let (Some(first), Some(last)) = (&first_processing, &last_processing) {
+        beats.leader_processing = Some(last.since(first));
+    }
+    if let (Some(first), Some(last)) = (first_stalled, last_stalled) {
+        beats.leader_stalled_s = Some(last - first);
+    }
     let footprints = samplers
         .into_iter()
         .zip(pids)
