@@ -93,6 +93,11 @@ struct Heartbeats {
     /// Time the leader's service threads could not run on time, over the
     /// window (`mevfleet_service_stalled_seconds_total`).
     leader_stalled_s: Option<f64>,
+    /// How late the load generator's own runtime ran a 50 ms tick at worst:
+    /// a heartbeat answered while it was behind waits that long to be seen.
+    generator_late_max_ms: f64,
+    /// Ticks of the generator's runtime that came over 50 ms late.
+    generator_ticks_over_50ms_late: usize,
     first_failures: Vec<String>,
 }
 
@@ -150,6 +155,25 @@ async fn registered(seen: &mut mpsc::UnboundedReceiver<Seen>, count: usize) -> a
 }
 
 const STALLED: &str = "mevfleet_service_stalled_seconds_total";
+/// How often the generator checks that its own runtime runs on time.
+const LATENESS_TICK: Duration = Duration::from_millis(50);
+
+/// Until `end`, how late this process's runtime runs a task that wakes
+/// every [`LATENESS_TICK`]: the worst lateness (ms) and how many wakes
+/// came over 50 ms late.
+async fn generator_lateness(end: tokio::time::Instant) -> (f64, usize) {
+    let mut ticks = tokio::time::interval(LATENESS_TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut worst, mut over) = (Duration::ZERO, 0);
+    while tokio::time::Instant::now() < end {
+        let late = ticks.tick().await.elapsed();
+        worst = worst.max(late);
+        if late > Duration::from_millis(50) {
+            over += 1;
+        }
+    }
+    (worst.as_secs_f64() * 1000.0, over)
+}
 
 /// The leader's `/metrics` page; `None` when it cannot be read right now.
 async fn leader_page(leader_http: SocketAddr) -> Option<String> {
@@ -194,6 +218,7 @@ async fn measure(
     let first_stalled = first_page.as_deref().and_then(|page| gauge(page, STALLED));
     let mut last_processing = first_processing.clone();
     let mut last_stalled = first_stalled;
+    let lateness = tokio::spawn(generator_lateness(end));
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(end) => break,
@@ -253,6 +278,10 @@ async fn measure(
     beats.round_trip = Latency::of(&mut rtts);
     beats.longest_gap_ms = longest_gap.as_secs_f64() * 1000.0;
     beats.agents_with_gap_over_loss_limit = over_limit;
+    (
+        beats.generator_late_max_ms,
+        beats.generator_ticks_over_50ms_late,
+    ) = lateness.await?;
     if let (Some(first), Some(last)) = (&first_processing, &last_processing) {
         beats.leader_processing = Some(last.since(first));
     }
