@@ -71,10 +71,12 @@ async fn a_commit_index_is_sent_only_once_it_is_durable_here() {
     assert!(matches!(sent, Err(RPCError::Unreachable(_))), "{sent:?}");
 
     let mut waiting = network_to_nowhere(&creds, wal_sync.clone());
-    let send = tokio::spawn(async move { waiting.append_entries(heartbeat(5), option()).await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let mut send =
+        tokio::spawn(async move { waiting.append_entries(heartbeat(5), option()).await });
     assert!(
-        !send.is_finished(),
+        tokio::time::timeout(Duration::from_millis(150), &mut send)
+            .await
+            .is_err(),
         "sent a commit index not yet durable here"
     );
     wal_sync.hold(false);

@@ -27,9 +27,13 @@ async fn an_entry_still_syncing_here_is_applied_only_after_its_sync() {
     wal_sync.written_unsynced(2, db.latest_sequence_number());
 
     let mut applying = machine.clone();
-    let apply = tokio::spawn(async move { applying.apply(vec![blank(2)]).await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(!apply.is_finished(), "applied before the entry was synced");
+    let mut apply = tokio::spawn(async move { applying.apply(vec![blank(2)]).await });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(150), &mut apply)
+            .await
+            .is_err(),
+        "applied before the entry was synced"
+    );
     let (applied, _) = machine.applied_state().await.expect("applied state");
     assert_eq!(applied.map(|id| id.index), Some(1));
 
