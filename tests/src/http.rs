@@ -53,9 +53,14 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<
 /// The value of an unlabelled metric on the `/metrics` page at `addr`.
 pub async fn metric_at(addr: std::net::SocketAddr, name: &str) -> anyhow::Result<f64> {
     let page = http_get(addr, "/metrics").await?;
+    metric_in(&page, name).map_err(|err| anyhow::anyhow!("{err} (/metrics at {addr})"))
+}
+
+/// The value of the unlabelled sample `name` on a metrics page.
+pub fn metric_in(page: &str, name: &str) -> anyhow::Result<f64> {
     page.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .ok_or_else(|| anyhow::anyhow!("no {name} in /metrics at {addr}"))?
+        .ok_or_else(|| anyhow::anyhow!("no {name} on the page"))?
         .trim()
         .parse()
         .map_err(|err| anyhow::anyhow!("{name}: {err}"))

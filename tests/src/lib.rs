@@ -18,7 +18,8 @@ pub use cluster::TestCluster;
 pub use coordinator::{admin_request, dial, dial_as, hello_as_agent, LOCALHOST};
 pub use fleet::{AgentNode, TestFleet};
 pub use http::{
-    http_get, http_post, json_rpc, json_rpc_with_headers, metric_at, promtool_check_metrics,
+    http_get, http_post, json_rpc, json_rpc_with_headers, metric_at, metric_in,
+    promtool_check_metrics,
 };
 pub use pki::TestPki;
 pub use process::{bin_path, ChildProcess};

@@ -29,7 +29,7 @@ use mevfleet_common::identity::Role;
 use mevfleet_common::tls::{self, Service};
 use mevfleet_common::wire::admin::{AdminRequest, AdminResponse};
 use mevfleet_common::wire::{call, RpcLimits};
-use mevfleet_tests::{dial, http_get, ChildProcess, TestPki};
+use mevfleet_tests::{dial, http_get, metric_in, ChildProcess, TestPki};
 use serde::Serialize;
 use tokio::sync::{mpsc, Semaphore};
 
@@ -182,11 +182,7 @@ async fn leader_page(leader_http: SocketAddr) -> Option<String> {
 
 /// An unlabelled sample's value on a metrics page.
 fn gauge(page: &str, name: &str) -> Option<f64> {
-    page.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))?
-        .trim()
-        .parse()
-        .ok()
+    metric_in(page, name).ok()
 }
 
 /// The leader's heartbeat processing histogram on a metrics page.
