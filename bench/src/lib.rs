@@ -1,9 +1,10 @@
 //! Shared pieces of the mevfleet benchmarks: latency statistics, process
-//! footprints, simulated agents and the mempool firehose.
+//! footprints, simulated agents, their QUIC paths and the mempool firehose.
 
 pub mod etcd;
 pub mod firehose;
 pub mod footprint;
+pub mod quic_paths;
 pub mod scraped;
 pub mod sim;
 

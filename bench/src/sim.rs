@@ -26,8 +26,9 @@ use tokio::sync::{mpsc, Semaphore};
 /// What a simulated agent reports to the benchmark.
 #[derive(Debug)]
 pub enum Seen {
-    /// Registered (its hello was answered with a welcome).
-    Registered,
+    /// Registered (its hello was answered with a welcome) on this
+    /// connection, which the benchmark reads QUIC's statistics from.
+    Registered(quinn::Connection),
     /// A heartbeat was acknowledged `rtt` after it was sent, `gap` after
     /// the previous acknowledgement.
     Beat {
@@ -40,8 +41,16 @@ pub enum Seen {
     BeatFailed(String),
     /// Command `id` arrived at this instant.
     Received(u64, Instant),
-    /// Command `id`'s result was committed at this instant.
-    Committed(u64, Instant),
+    /// Command `id`'s result was committed at this instant, `delivery`
+    /// after its delivery was sent.
+    Committed {
+        /// The command.
+        id: u64,
+        /// When the leader's answer arrived.
+        at: Instant,
+        /// From sending the result to that answer.
+        delivery: Duration,
+    },
     /// The agent gave up.
     Failed(String),
 }
@@ -138,7 +147,7 @@ impl SimAgent {
                 other => anyhow::bail!("hello answered {other:?}"),
             }
         };
-        let _closed = seen.send(Seen::Registered);
+        let _closed = seen.send(Seen::Registered(conn.clone()));
         // A broken feed or failed delivery is reported at once, not when the
         // heartbeats end.
         let orders = {
@@ -259,9 +268,15 @@ async fn take_orders(
                     }),
                 }],
             };
+            let sent = Instant::now();
             match call::<_, AgentResponse>(&conn, &deliver, LIMITS).await? {
                 AgentResponse::Delivered { .. } => {
-                    let _closed = seen.send(Seen::Committed(order.id, Instant::now()));
+                    let at = Instant::now();
+                    let _closed = seen.send(Seen::Committed {
+                        id: order.id,
+                        at,
+                        delivery: at.duration_since(sent),
+                    });
                 }
                 other => anyhow::bail!("{name}: delivery answered {other:?}"),
             }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use mevfleet_bench::footprint::{Footprint, Sampler};
+use mevfleet_bench::quic_paths::{PathsChange, PathsReading};
 use mevfleet_bench::scraped::{BucketedLatency, HistogramReading};
 use mevfleet_bench::sim::{find_leader, start_cluster, Seen, SimAgent};
 use mevfleet_bench::Latency;
@@ -106,6 +107,21 @@ struct Broadcasts {
     commands: usize,
     all_received: Option<Latency>,
     all_acknowledged: Option<Latency>,
+    /// Each result's delivery, sent to committed, over every command.
+    result_delivery: Option<Latency>,
+    /// Each command on its own, in the order issued.
+    per_command: Vec<CommandTrial>,
+}
+
+/// One broadcast command, from the request to the last result.
+#[derive(Debug, Serialize)]
+struct CommandTrial {
+    all_received_ms: f64,
+    all_acknowledged_ms: f64,
+    /// Each agent's result, sent to committed.
+    result_delivery: Option<Latency>,
+    /// What QUIC did on the agents' connections meanwhile.
+    agent_paths: PathsChange,
 }
 
 #[derive(Debug, Serialize)]
@@ -125,14 +141,20 @@ struct Report {
 const HEARTBEAT_MS: u64 = 1000;
 const AGENT_LOST_MS: u64 = 3000;
 
-/// Waits for `count` registrations; other events are dropped.
-async fn registered(seen: &mut mpsc::UnboundedReceiver<Seen>, count: usize) -> anyhow::Result<()> {
+/// Waits for `count` registrations, giving their connections; other
+/// events are dropped.
+async fn registered(
+    seen: &mut mpsc::UnboundedReceiver<Seen>,
+    count: usize,
+) -> anyhow::Result<Vec<quinn::Connection>> {
+    let mut conns = Vec::with_capacity(count);
     let mut registered = 0;
     let mut failures = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
     while registered < count {
         match tokio::time::timeout_at(deadline, seen.recv()).await {
-            Ok(Some(Seen::Registered)) => {
+            Ok(Some(Seen::Registered(conn))) => {
+                conns.push(conn);
                 registered += 1;
                 if registered % 1000 == 0 {
                     eprintln!("{registered} agents registered");
@@ -151,7 +173,7 @@ async fn registered(seen: &mut mpsc::UnboundedReceiver<Seen>, count: usize) -> a
             &failures[..3]
         );
     }
-    Ok(())
+    Ok(conns)
 }
 
 const STALLED: &str = "mevfleet_service_stalled_seconds_total";
@@ -300,6 +322,7 @@ async fn measure(
 /// their delivery to and acknowledgement by every one of `agents`.
 async fn broadcast(
     seen: &mut mpsc::UnboundedReceiver<Seen>,
+    conns: &[quinn::Connection],
     admin: &mevfleet_common::tls::Credentials,
     leader: SocketAddr,
     args: &Args,
@@ -328,6 +351,8 @@ async fn broadcast(
         while let Ok(Some(_)) = tokio::time::timeout_at(settled, seen.recv()).await {}
     }
     let (mut received_all, mut acknowledged_all) = (Vec::new(), Vec::new());
+    let mut deliveries_all = Vec::with_capacity(agents * commands);
+    let mut per_command = Vec::with_capacity(commands);
     for trial in 0..commands {
         let request = AdminRequest::Broadcast(CommandSpec {
             target: Target::All,
@@ -336,6 +361,7 @@ async fn broadcast(
             timeout_ms: None,
             expires_in_ms: 600_000,
         });
+        let paths_before = PathsReading::of(conns);
         let sent = Instant::now();
         let id = match call::<_, AdminResponse>(&conn, &request, RpcLimits::default()).await? {
             AdminResponse::Issued { command_id, .. } => command_id,
@@ -343,6 +369,7 @@ async fn broadcast(
         };
         let (mut received, mut committed, mut failed) = (0usize, 0usize, 0usize);
         let (mut last_received, mut last_committed) = (sent, sent);
+        let mut deliveries = Vec::with_capacity(agents);
         // Heartbeats keep arriving meanwhile, so the deadline is per command.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         let mut progress = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -364,9 +391,14 @@ async fn broadcast(
                     received += 1;
                     last_received = last_received.max(at);
                 }
-                Seen::Committed(c, at) if c == id => {
+                Seen::Committed {
+                    id: c,
+                    at,
+                    delivery,
+                } if c == id => {
                     committed += 1;
                     last_committed = last_committed.max(at);
+                    deliveries.push(delivery);
                 }
                 Seen::Failed(err) => {
                     failed += 1;
@@ -382,6 +414,22 @@ async fn broadcast(
             last_committed.duration_since(sent),
         );
         eprintln!("command {trial}: all received {to_all:?}, all acknowledged {acked:?}");
+        let paths = PathsReading::of(conns).since(&paths_before);
+        eprintln!("command {trial}: the agents' QUIC paths: {paths}");
+        let delivery = Latency::of(&mut deliveries);
+        if let Some(delivery) = &delivery {
+            eprintln!(
+                "command {trial}: results delivered in p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                delivery.p50_ms, delivery.p90_ms, delivery.p99_ms, delivery.max_ms
+            );
+        }
+        deliveries_all.append(&mut deliveries);
+        per_command.push(CommandTrial {
+            all_received_ms: to_all.as_secs_f64() * 1000.0,
+            all_acknowledged_ms: acked.as_secs_f64() * 1000.0,
+            result_delivery: delivery,
+            agent_paths: paths,
+        });
         received_all.push(to_all);
         acknowledged_all.push(acked);
     }
@@ -389,6 +437,8 @@ async fn broadcast(
         commands,
         all_received: Latency::of(&mut received_all),
         all_acknowledged: Latency::of(&mut acknowledged_all),
+        result_delivery: Latency::of(&mut deliveries_all),
+        per_command,
     })
 }
 
@@ -458,7 +508,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::spawn(agent.run(seen_tx.clone(), dials.clone()));
     }
     drop(seen_tx);
-    registered(&mut seen, args.agents).await?;
+    let conns = registered(&mut seen, args.agents).await?;
     let registration = started.elapsed();
     eprintln!("{} agents registered in {registration:?}", args.agents);
 
@@ -469,7 +519,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (heartbeats, coordinators, load_generator) =
         measure(&mut seen, args.seconds, &pids, leader.http).await?;
     eprintln!("heartbeats: {heartbeats:?}");
-    let broadcasts = broadcast(&mut seen, &admin, leader.quic, &args).await?;
+    let broadcasts = broadcast(&mut seen, &conns, &admin, leader.quic, &args).await?;
     let report = Report {
         benchmark: "fleet-scale",
         agents: args.agents,
