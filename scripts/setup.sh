@@ -60,4 +60,4 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
-log "ready (anvil: $("$TOOLS/anvil" --version | head -n1))"
+log "ready (anvil: $("$TOOLS/anvil" --version | sed -n 1p))"

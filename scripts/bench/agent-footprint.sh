@@ -5,5 +5,5 @@
 # Usage: scripts/bench/agent-footprint.sh [--seconds S] [--warmup S]
 source "$(dirname "$0")/lib.sh"
 bench_peer prometheus-node-exporter prometheus-node-exporter prometheus-node-exporter
-BENCH_MACHINE="node_exporter $(prometheus-node-exporter --version 2>&1 | head -n1)"
+BENCH_MACHINE="node_exporter $(prometheus-node-exporter --version 2>&1 | sed -n 1p)"
 bench_run agent-footprint "$@"

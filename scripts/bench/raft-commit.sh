@@ -7,5 +7,5 @@
 source "$(dirname "$0")/lib.sh"
 bench_peer etcd etcd etcd-server etcd-client
 bench_peer etcdctl etcd etcd-client
-BENCH_MACHINE="disk $(df -h "${TMPDIR:-/tmp}" | awk 'NR==2{print $1}'); $(etcd --version | head -n1)"
+BENCH_MACHINE="disk $(df -h "${TMPDIR:-/tmp}" | awk 'NR==2{print $1}'); $(etcd --version | sed -n 1p)"
 bench_run raft-commit "$@"
