@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use mevfleet_bench::etcd::{EtcdCluster, EtcdKv, EtcdTls};
+use mevfleet_bench::footprint::cpu_time;
 use mevfleet_bench::sim::{find_leader, start_cluster};
 use mevfleet_bench::{median, Latency};
 use mevfleet_common::identity::Role;
@@ -63,6 +64,10 @@ struct Phase {
     seconds: f64,
     writes_per_second: f64,
     latency: Option<Latency>,
+    /// CPU time of the three members' processes over the phase, per
+    /// write, in microseconds (what a write costs the cluster, clients
+    /// apart).
+    members_cpu_us_per_write: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -86,6 +91,11 @@ struct Report {
     etcd_single_p99_ms: f64,
     mevfleet_concurrent_writes_per_second: f64,
     etcd_concurrent_writes_per_second: f64,
+    /// Members' CPU per write, microseconds.
+    mevfleet_single_cpu_us_per_write: f64,
+    etcd_single_cpu_us_per_write: f64,
+    mevfleet_concurrent_cpu_us_per_write: f64,
+    etcd_concurrent_cpu_us_per_write: f64,
     /// Median of the rounds' etcd / mevfleet single-client p50 (over 1:
     /// we are faster).
     latency_ratio_etcd_to_mevfleet: f64,
@@ -138,10 +148,12 @@ async fn client(
 
 async fn phase(
     target: &Target,
+    members: &[u32],
     clients: usize,
     limit: usize,
     duration: Duration,
 ) -> anyhow::Result<Phase> {
+    let cpu_before = cpu_time(members)?;
     let started = Instant::now();
     let until = started + duration;
     let tasks: Vec<_> = (0..clients)
@@ -152,22 +164,33 @@ async fn phase(
         samples.extend(task.await??);
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_time(members)?.saturating_sub(cpu_before);
     Ok(Phase {
         clients,
         writes: samples.len(),
         seconds,
         writes_per_second: samples.len() as f64 / seconds,
+        members_cpu_us_per_write: cpu.as_secs_f64() * 1e6 / samples.len().max(1) as f64,
         latency: Latency::of(&mut samples),
     })
 }
 
-/// Warm-up, single client, concurrent clients against `target`.
-async fn phases(args: &Args, target: &Target) -> anyhow::Result<(Phase, Phase)> {
+/// Warm-up, single client, concurrent clients against `target`, whose
+/// member processes are `members`.
+async fn phases(args: &Args, target: &Target, members: &[u32]) -> anyhow::Result<(Phase, Phase)> {
     // Warm-up: connections, first allocations, memtables.
-    phase(target, 4, 200, Duration::from_secs(5)).await?;
-    let single = phase(target, 1, args.single_writes, Duration::from_secs(600)).await?;
+    phase(target, members, 4, 200, Duration::from_secs(5)).await?;
+    let single = phase(
+        target,
+        members,
+        1,
+        args.single_writes,
+        Duration::from_secs(600),
+    )
+    .await?;
     let concurrent = phase(
         target,
+        members,
         args.clients,
         usize::MAX,
         Duration::from_secs(args.seconds),
@@ -182,7 +205,12 @@ async fn mevfleet_round(args: &Args) -> anyhow::Result<(Phase, Phase)> {
     let mut members = start_cluster(&pki, "")?;
     let addrs: Vec<SocketAddr> = members.iter().map(|m| m.quic).collect();
     let leader = addrs[find_leader(&admin, &addrs).await?];
-    let result = phases(args, &Target::Mevfleet { admin, leader }).await;
+    let pids: Vec<u32> = members
+        .iter()
+        .filter_map(|m| m.process.as_ref())
+        .map(|p| p.id())
+        .collect();
+    let result = phases(args, &Target::Mevfleet { admin, leader }, &pids).await;
     for process in members.iter_mut().filter_map(|m| m.process.as_mut()) {
         process.terminate(Duration::from_secs(20)).await?;
     }
@@ -197,7 +225,8 @@ async fn etcd_round(args: &Args) -> anyhow::Result<(Phase, Phase)> {
         leader,
         tls: cluster.tls.clone(),
     };
-    let result = phases(args, &target).await;
+    let pids: Vec<u32> = cluster.processes.iter().map(|p| p.id()).collect();
+    let result = phases(args, &target, &pids).await;
     for process in &mut cluster.processes {
         process.terminate(Duration::from_secs(20)).await?;
     }
@@ -216,12 +245,18 @@ async fn main() -> anyhow::Result<()> {
         let (mevfleet_single, mevfleet_concurrent) = mevfleet_round(&args).await?;
         let (etcd_single, etcd_concurrent) = etcd_round(&args).await?;
         eprintln!(
-            "round {round}: 1 client p50 mevfleet {:.3} ms, etcd {:.3} ms; {} clients mevfleet {:.0}/s, etcd {:.0}/s",
+            "round {round}: 1 client p50 mevfleet {:.3} ms, etcd {:.3} ms; {} clients mevfleet {:.0}/s, etcd {:.0}/s; \
+             members' CPU per write, 1 client mevfleet {:.0} us, etcd {:.0} us; {} clients mevfleet {:.0} us, etcd {:.0} us",
             p(&mevfleet_single, |l| l.p50_ms),
             p(&etcd_single, |l| l.p50_ms),
             args.clients,
             mevfleet_concurrent.writes_per_second,
             etcd_concurrent.writes_per_second,
+            mevfleet_single.members_cpu_us_per_write,
+            etcd_single.members_cpu_us_per_write,
+            args.clients,
+            mevfleet_concurrent.members_cpu_us_per_write,
+            etcd_concurrent.members_cpu_us_per_write,
         );
         rounds.push(Round {
             mevfleet_single,
@@ -241,6 +276,12 @@ async fn main() -> anyhow::Result<()> {
         etcd_single_p99_ms: pick(&|r| p(&r.etcd_single, |l| l.p99_ms)),
         mevfleet_concurrent_writes_per_second: pick(&|r| r.mevfleet_concurrent.writes_per_second),
         etcd_concurrent_writes_per_second: pick(&|r| r.etcd_concurrent.writes_per_second),
+        mevfleet_single_cpu_us_per_write: pick(&|r| r.mevfleet_single.members_cpu_us_per_write),
+        etcd_single_cpu_us_per_write: pick(&|r| r.etcd_single.members_cpu_us_per_write),
+        mevfleet_concurrent_cpu_us_per_write: pick(&|r| {
+            r.mevfleet_concurrent.members_cpu_us_per_write
+        }),
+        etcd_concurrent_cpu_us_per_write: pick(&|r| r.etcd_concurrent.members_cpu_us_per_write),
         latency_ratio_etcd_to_mevfleet: pick(&|r| {
             p(&r.etcd_single, |l| l.p50_ms) / p(&r.mevfleet_single, |l| l.p50_ms)
         }),
