@@ -102,20 +102,22 @@ impl BoundCoordinator {
         let watched = core.clone();
         let token = shutdown.token().clone();
         shutdown.spawn_critical("raft-watchdog", async move {
-            let mut metrics = watched.raft().metrics();
-            let fatal = loop {
-                if let Err(fatal) = &metrics.borrow_and_update().running_state {
-                    break fatal.to_string();
-                }
+            // The server metrics change only with the role, the vote, the
+            // leader or the membership, where the full metrics change with
+            // every write; the core drops their sender when it stops.
+            let mut server = watched.raft().server_metrics();
+            loop {
                 tokio::select! {
                     _ = token.cancelled() => {
                         watched.shutdown().await;
                         return Ok(());
                     }
-                    changed = metrics.changed() => if changed.is_err() {
-                        break "raft stopped".to_owned();
-                    }
+                    changed = server.changed() => if changed.is_err() { break },
                 }
+            }
+            let fatal = match &watched.raft().metrics().borrow().running_state {
+                Err(fatal) => fatal.to_string(),
+                Ok(()) => "raft stopped".to_owned(),
             };
             error!(reason = %fatal, "raft stopped with a fatal error; this member stops rather than serve stale answers");
             Err(fatal)

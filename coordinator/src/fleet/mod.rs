@@ -676,10 +676,12 @@ impl Fleet {
         let fleet = self.clone();
         let token = shutdown.token().clone();
         shutdown.spawn("leadership-watch", async move {
-            let mut metrics = fleet.core.raft().metrics();
+            // Only the role matters here: the server metrics change with it
+            // (and the vote, leader and membership), not with every write.
+            let mut server = fleet.core.raft().server_metrics();
             let mut leading = false;
             loop {
-                let now_leading = metrics.borrow_and_update().state == ServerState::Leader;
+                let now_leading = server.borrow_and_update().state == ServerState::Leader;
                 if now_leading != leading {
                     leading = now_leading;
                     if leading {
@@ -697,7 +699,7 @@ impl Fleet {
                 }
                 tokio::select! {
                     _ = token.cancelled() => break,
-                    changed = metrics.changed() => if changed.is_err() { break },
+                    changed = server.changed() => if changed.is_err() { break },
                 }
             }
         });
