@@ -4,14 +4,15 @@
 //! are reported at once and synced by [`super::wal_sync`] while they are
 //! replicated; nothing is applied or announced committed before that sync.
 //!
-//! The committed log id is written without a sync of its own. openraft
-//! saves it on every commit, between the quorum's answer and applying the
-//! entry, so a sync there put a second `fdatasync` (about 0.3 ms here) on
-//! every write's path, and on a follower's next append. It is only a lower
-//! bound: RocksDB recovers a prefix of its WAL, so a crash can lose the
-//! latest committed id but never keeps one ahead of the entries it names,
-//! and the entries after it are committed again by the next leader's
-//! first entry. The next synced write (the next append) makes it durable.
+//! The committed log id costs no write of its own: it rides in the next
+//! write batch (see [`super::committed`]). openraft saves it on every
+//! commit, between the quorum's answer and applying the entry, so a sync
+//! there once put a second `fdatasync` on every write's path, and a write
+//! of its own still cost every member a WAL write per commit. It is only a
+//! lower bound: RocksDB recovers a prefix of its WAL, so a crash can lose
+//! the latest committed id but never keeps one ahead of the entries it
+//! names, and the entries after it are committed again by the next
+//! leader's first entry.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -21,23 +22,13 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LeaderId, OptionalSend, RaftLogReader, Vote};
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 
+use super::committed::{UnwrittenCommitted, KEY_COMMITTED};
 use super::store::{cf, decode, encode, index_key, io_error, synced, CF_LOG, CF_META};
 use super::types::{Entry, LogId, StorageError, TypeConfig};
 use super::wal_sync::WalSync;
 
 const KEY_VOTE: &[u8] = b"vote";
-const KEY_COMMITTED: &[u8] = b"committed";
 const KEY_PURGED: &[u8] = b"last_purged";
-
-/// When a metadata write reaches the disk.
-#[derive(Clone, Copy, Debug)]
-enum Durability {
-    /// Synced before the write returns (the vote, the purge point).
-    BeforeReturning,
-    /// In the WAL at once, durable with the next synced write (the
-    /// committed log id, a lower bound).
-    WithTheNextSyncedWrite,
-}
 
 /// The log store; clones share the database.
 #[derive(Clone, Debug)]
@@ -48,12 +39,15 @@ pub struct LogStore {
     /// of that term are synced by `wal_sync`, not before they are reported.
     leading: Option<LeaderId<u64>>,
     wal_sync: WalSync,
+    /// The latest committed log id, until a write carries it.
+    committed: Arc<UnwrittenCommitted>,
 }
 
 impl LogStore {
     /// The log store of member `node_id` over the opened database.
     pub fn new(db: Arc<DB>, node_id: u64, wal_sync: WalSync) -> Self {
         Self {
+            committed: Arc::new(UnwrittenCommitted::new(db.clone())),
             db,
             node_id,
             leading: None,
@@ -83,30 +77,38 @@ impl LogStore {
                 encode(entry, ErrorSubject::Log(entry.log_id))?,
             );
         }
-        let written = if self.all_our_own(&entries) {
+        if self.all_our_own(&entries) {
             // Reported now, synced while the entries travel (see wal_sync).
-            let written = self.db.write_opt(batch, &WriteOptions::default());
-            if written.is_ok() {
-                self.wal_sync
-                    .written_unsynced(first, self.db.latest_sequence_number());
-            }
-            written
+            let carried = self.committed.carry_in(&mut batch)?;
+            self.db
+                .write_opt(batch, &WriteOptions::default())
+                .map_err(|err| io_error(ErrorSubject::Logs, ErrorVerb::Write, err))?;
+            self.wal_sync
+                .written_unsynced(first, self.db.latest_sequence_number());
+            self.committed.written(carried);
         } else {
-            let written = self.write_synced(batch);
-            if written.is_ok() {
-                self.wal_sync.replaced_from(first);
-            }
-            written
-        };
-        written.map_err(|err| io_error(ErrorSubject::Logs, ErrorVerb::Write, err))
+            self.write_synced(batch, ErrorSubject::Logs, ErrorVerb::Write)?;
+            self.wal_sync.replaced_from(first);
+        }
+        Ok(())
     }
 
-    /// Writes `batch` synced, and notes that everything before it is now
-    /// on disk too.
-    fn write_synced(&self, batch: WriteBatch) -> Result<(), rocksdb::Error> {
+    /// Writes `batch` synced, with the committed log id if it is
+    /// unwritten, and notes that everything before it is now on disk too.
+    /// A failure is reported as `verb` on `subject`.
+    fn write_synced(
+        &self,
+        mut batch: WriteBatch,
+        subject: ErrorSubject<u64>,
+        verb: ErrorVerb,
+    ) -> Result<(), StorageError> {
+        let carried = self.committed.carry_in(&mut batch)?;
         let before = self.db.latest_sequence_number();
-        self.db.write_opt(batch, &synced())?;
+        self.db
+            .write_opt(batch, &synced())
+            .map_err(|err| io_error(subject, verb, err))?;
         self.wal_sync.synced_through(before);
+        self.committed.written(carried);
         Ok(())
     }
 
@@ -123,22 +125,16 @@ impl LogStore {
         }
     }
 
+    /// Writes `value` under `key`, synced before this returns.
     fn put_meta<T: serde::Serialize>(
         &self,
         key: &[u8],
         value: &T,
         subject: ErrorSubject<u64>,
-        durability: Durability,
     ) -> Result<(), StorageError> {
-        let family = cf(&self.db, CF_META)?;
-        let bytes = encode(value, subject.clone())?;
-        let options = match durability {
-            Durability::BeforeReturning => synced(),
-            Durability::WithTheNextSyncedWrite => WriteOptions::default(),
-        };
-        self.db
-            .put_cf_opt(family, key, bytes, &options)
-            .map_err(|err| io_error(subject, ErrorVerb::Write, err))
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf(&self.db, CF_META)?, key, encode(value, subject.clone())?);
+        self.write_synced(batch, subject, ErrorVerb::Write)
     }
 
     fn last_entry_log_id(&self) -> Result<Option<LogId>, StorageError> {
@@ -154,8 +150,7 @@ impl LogStore {
         let family = cf(&self.db, CF_LOG)?;
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(family, index_key(from), index_key(to_exclusive));
-        self.write_synced(batch)
-            .map_err(|err| io_error(ErrorSubject::Logs, ErrorVerb::Delete, err))?;
+        self.write_synced(batch, ErrorSubject::Logs, ErrorVerb::Delete)?;
         self.wal_sync.replaced_from(from);
         Ok(())
     }
@@ -216,12 +211,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError> {
-        self.put_meta(
-            KEY_VOTE,
-            vote,
-            ErrorSubject::Vote,
-            Durability::BeforeReturning,
-        )?;
+        self.put_meta(KEY_VOTE, vote, ErrorSubject::Vote)?;
         let ours = vote.is_committed() && vote.leader_id().voted_for() == Some(self.node_id);
         self.leading = ours.then(|| *vote.leader_id());
         Ok(())
@@ -232,15 +222,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.put_meta(
-            KEY_COMMITTED,
-            &committed,
-            ErrorSubject::Store,
-            Durability::WithTheNextSyncedWrite,
-        )
+        self.committed.set(committed);
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        if let Some(unwritten) = self.committed.unwritten() {
+            return Ok(unwritten);
+        }
         Ok(self
             .get_meta::<Option<LogId>>(KEY_COMMITTED, ErrorSubject::Store)?
             .flatten())
@@ -275,12 +264,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         // Record the purge point first: a crash in between leaves entries
         // that are simply purged again, never a hole.
-        self.put_meta(
-            KEY_PURGED,
-            &log_id,
-            ErrorSubject::Store,
-            Durability::BeforeReturning,
-        )?;
+        self.put_meta(KEY_PURGED, &log_id, ErrorSubject::Store)?;
         self.delete_range(0, log_id.index.saturating_add(1))
     }
 }

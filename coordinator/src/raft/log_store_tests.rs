@@ -1,7 +1,7 @@
 //! What the log store syncs: the vote before it returns, the committed log
-//! id only with the next synced write, the leader's own entries on the sync
-//! thread, anyone else's before the append returns; and what survives a
-//! reopen.
+//! id never on its own (it rides in the next write), the leader's own
+//! entries on the sync thread, anyone else's before the append returns;
+//! and what survives a reopen.
 
 use std::time::Duration;
 
@@ -33,19 +33,68 @@ fn log_id(term: u64, index: u64) -> LogId {
 }
 
 #[tokio::test]
-async fn saving_the_committed_log_id_costs_no_sync_of_its_own() {
+async fn saving_the_committed_log_id_costs_no_write_of_its_own() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (mut log, options) = counted_store(dir.path());
-    let before = wal_syncs(&options);
+    let (syncs, sequence) = (wal_syncs(&options), log.db.latest_sequence_number());
     for index in 1..=5 {
         log.save_committed(Some(log_id(1, index)))
             .await
             .expect("save committed");
     }
-    assert_eq!(wal_syncs(&options), before, "committed ids were synced");
+    assert_eq!(wal_syncs(&options), syncs, "committed ids were synced");
+    assert_eq!(
+        log.db.latest_sequence_number(),
+        sequence,
+        "committed ids were written on their own"
+    );
     assert_eq!(
         log.read_committed().await.expect("read committed"),
         Some(log_id(1, 5))
+    );
+}
+
+#[tokio::test]
+async fn the_next_append_carries_the_committed_log_id() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut log, _options) = counted_store(dir.path());
+    log.save_vote(&Vote::new_committed(3, 2))
+        .await
+        .expect("save vote");
+    log.save_committed(Some(log_id(3, 1)))
+        .await
+        .expect("save committed");
+    let stored = |log: &LogStore| {
+        log.get_meta::<Option<LogId>>(super::KEY_COMMITTED, openraft::ErrorSubject::Store)
+            .expect("read the stored id")
+    };
+    assert_eq!(stored(&log), None, "saving it wrote it");
+    log.write_entries(vec![entry(3, 2, 1), entry(3, 2, 2)])
+        .expect("append");
+    assert_eq!(
+        log.committed.unwritten(),
+        None,
+        "the append did not carry it"
+    );
+    assert_eq!(stored(&log), Some(Some(log_id(3, 1))));
+}
+
+#[tokio::test]
+async fn the_committed_log_id_is_written_when_the_store_closes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let (mut log, _options) = counted_store(dir.path());
+        let reader = log.get_log_reader().await;
+        log.save_committed(Some(log_id(2, 9)))
+            .await
+            .expect("save committed");
+        drop(log);
+        drop(reader);
+    }
+    let (mut log, _options) = counted_store(dir.path());
+    assert_eq!(
+        log.read_committed().await.expect("read committed"),
+        Some(log_id(2, 9))
     );
 }
 

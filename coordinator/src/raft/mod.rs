@@ -7,6 +7,7 @@
 // mean unboxing it again at the trait boundary.
 #![allow(clippy::result_large_err)]
 
+pub mod committed;
 pub mod log_store;
 pub mod network;
 pub mod service;
