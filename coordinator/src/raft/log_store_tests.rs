@@ -231,3 +231,44 @@ async fn truncated_unsynced_entries_are_not_waited_for() {
     log.truncate(log_id(3, 5)).await.expect("truncate");
     assert!(wal_sync.is_durable(6).expect("no failure"));
 }
+
+#[tokio::test]
+async fn short_and_long_reads_give_the_same_entries() {
+    use openraft::RaftLogReader;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut log, _options) = counted_store(dir.path());
+    log.save_vote(&Vote::new_committed(2, 2))
+        .await
+        .expect("save vote");
+    log.write_entries((1..=40).map(|index| entry(2, 2, index)).collect())
+        .expect("append");
+    let indexes = |entries: Vec<Entry>| -> Vec<u64> {
+        entries.iter().map(|entry| entry.log_id.index).collect()
+    };
+    let read = |log: &mut LogStore, range: std::ops::Range<u64>| {
+        let mut log = log.clone();
+        async move { indexes(log.try_get_log_entries(range).await.expect("read")) }
+    };
+    assert_eq!(read(&mut log, 7..8).await, vec![7], "one entry");
+    assert_eq!(read(&mut log, 39..45).await, vec![39, 40], "past the end");
+    assert_eq!(
+        read(&mut log, 5..35).await,
+        (5..35).collect::<Vec<_>>(),
+        "a scan"
+    );
+    assert_eq!(
+        indexes(log.try_get_log_entries(38..=40).await.expect("read")),
+        vec![38, 39, 40]
+    );
+    assert_eq!(
+        indexes(log.try_get_log_entries(40..).await.expect("read")),
+        vec![40]
+    );
+    log.purge(log_id(2, 10)).await.expect("purge");
+    assert_eq!(
+        read(&mut log, 8..13).await,
+        vec![11, 12],
+        "a purged start reads what is left, as the scan does"
+    );
+    assert!(read(&mut log, 41..43).await.is_empty());
+}
