@@ -450,6 +450,8 @@ fn start_on_own_runtimes(
             data_dir: pki.root().join(format!("coord-{id}-data")),
             peers: peers.clone(),
             tuning: RaftTuning::default(),
+            raft_listen: None,
+            raft_advertised_port: None,
         };
         let fleet = runtime.block_on(member.start(settings, FleetPolicy::default(), &shutdown))?;
         let core = fleet.core().clone();

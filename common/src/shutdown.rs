@@ -70,6 +70,23 @@ impl Shutdown {
             .spawn(task.instrument(tracing::info_span!("task", name = name)))
     }
 
+    /// Like [`Shutdown::spawn`], on the runtime behind `handle` (a thread of
+    /// the process's own, such as Raft's).
+    pub fn spawn_on<F>(
+        &self,
+        name: &'static str,
+        handle: &tokio::runtime::Handle,
+        task: F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn_on(
+            task.instrument(tracing::info_span!("task", name = name)),
+            handle,
+        )
+    }
+
     /// Spawns a task the process cannot live without: if it returns an error
     /// or panics, the whole process shuts down instead of running half alive.
     pub fn spawn_critical<F, E>(&self, name: &'static str, task: F) -> tokio::task::JoinHandle<()>

@@ -23,6 +23,12 @@ pub struct CoordinatorConfig {
     pub data_dir: PathBuf,
     /// QUIC address for agents, the CLI and the other members.
     pub listen: SocketAddr,
+    /// QUIC address for Raft's own calls between members (append, vote,
+    /// snapshot), served by the Raft thread. The other members learn the
+    /// port on `listen`. Unset: a free port on every address of `listen`'s
+    /// family; set it where a firewall must know the port. A member that
+    /// cannot reach it uses `listen` instead.
+    pub raft_listen: Option<SocketAddr>,
     /// HTTP address for the dashboard, `/api`, `/mev` and `/metrics`.
     /// Loopback by default; writes need a bearer token wherever it listens.
     pub http: SocketAddr,
@@ -130,6 +136,7 @@ impl Default for CoordinatorConfig {
             node_id: 0,
             data_dir: PathBuf::from("/var/lib/mevfleet-coordinator"),
             listen: SocketAddr::from(([0, 0, 0, 0], 7400)),
+            raft_listen: None,
             http: SocketAddr::from(([127, 0, 0, 1], 8082)),
             peers: BTreeMap::new(),
             tls: TlsPaths::default(),
@@ -273,6 +280,7 @@ impl Validate for CoordinatorConfig {
             ));
         }
         check::required_path("data_dir", &self.data_dir)?;
+        self.validate_raft_listen()?;
         self.tls.validate()?;
         let peers = self.validate_peers()?;
         self.validate_failover()?;
@@ -293,6 +301,25 @@ impl Validate for CoordinatorConfig {
 }
 
 impl CoordinatorConfig {
+    fn validate_raft_listen(&self) -> Result<(), KeyError> {
+        let Some(raft) = self.raft_listen else {
+            return Ok(());
+        };
+        let overlaps = |ip: std::net::IpAddr| {
+            ip == raft.ip() || ip.is_unspecified() || raft.ip().is_unspecified()
+        };
+        if raft.port() != 0 && raft.port() == self.listen.port() && overlaps(self.listen.ip()) {
+            return Err(KeyError::new(
+                "raft_listen",
+                format!(
+                    "must not be the QUIC port `listen` ({}): give Raft a port of its own",
+                    self.listen
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn validate_peers(&self) -> Result<BTreeMap<u64, HostPort>, KeyError> {
         let mut peers = BTreeMap::new();
         for (id, addr) in &self.peers {

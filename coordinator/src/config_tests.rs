@@ -43,6 +43,21 @@ fn a_minimal_file_takes_the_defaults() {
     assert_eq!(valid.heartbeat(), Duration::from_millis(250));
     assert_eq!(valid.config.http, SocketAddr::from(([127, 0, 0, 1], 8082)));
     assert_eq!(valid.config.alerts, AlertsConfig::default());
+    assert_eq!(valid.config.raft_listen, None, "Raft's port is a free one");
+}
+
+#[test]
+fn raft_listen_takes_a_port_of_its_own() {
+    let valid = parse_coordinator(&top("raft_listen = \"0.0.0.0:7401\"")).expect("valid");
+    assert_eq!(
+        valid.config.raft_listen,
+        Some(SocketAddr::from(([0, 0, 0, 0], 7401)))
+    );
+    let other_address = top("listen = \"10.0.0.11:7400\"\nraft_listen = \"127.0.0.1:7400\"");
+    assert!(
+        parse_coordinator(&other_address).is_ok(),
+        "the same port on another address is a port of its own"
+    );
 }
 
 #[test]
@@ -91,6 +106,16 @@ fn bad_files_name_the_key_and_what_was_expected() {
             top("listen = \"0.0.0.0\""),
             "listen",
             "invalid socket address",
+        ),
+        (
+            top("raft_listen = \"0.0.0.0\""),
+            "raft_listen",
+            "invalid socket address",
+        ),
+        (
+            top("raft_listen = \"0.0.0.0:7400\""),
+            "raft_listen",
+            "must not be the QUIC port `listen` (0.0.0.0:7400)",
         ),
         (
             top("http = \"localhost:8082\""),

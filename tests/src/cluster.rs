@@ -1,7 +1,8 @@
 //! An in-process coordinator cluster: members bound on `127.0.0.1:0` with
 //! fresh certificates and temp data folders, started with each other's
 //! addresses, and stopped, restarted (same ports, same data) or added one
-//! by one.
+//! by one. Each member's QUIC port and Raft port sit behind relays, so the
+//! harness can cut links.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -28,6 +29,10 @@ use crate::TestPki;
 struct Member {
     quic: SocketAddr,
     relay: Relay,
+    /// Its Raft port (it dials its peers from there too), and the relay
+    /// the other members are told to dial instead.
+    raft: SocketAddr,
+    raft_relay: Relay,
     http: SocketAddr,
     data_dir: PathBuf,
     creds: Credentials,
@@ -68,11 +73,14 @@ impl TestCluster {
             let member = BoundCoordinator::bind(LOCALHOST, LOCALHOST, creds.clone()).await?;
             let data_dir = cluster.pki.root().join(format!("coord-{id}-data"));
             let quic = member.quic_addr()?;
+            let raft = free_udp_port()?;
             cluster.members.insert(
                 id,
                 Member {
                     quic,
                     relay: Relay::start(quic).await?,
+                    raft,
+                    raft_relay: Relay::start(raft).await?,
                     http: member.http_addr()?,
                     data_dir,
                     creds,
@@ -123,6 +131,8 @@ impl TestCluster {
             data_dir: member.data_dir.clone(),
             peers: member.peers.clone(),
             tuning,
+            raft_listen: Some(member.raft),
+            raft_advertised_port: Some(member.raft_relay.front().port()),
         };
         let fleet = bound
             .start(settings, FleetPolicy::default(), &shutdown)
@@ -175,21 +185,38 @@ impl TestCluster {
     fn set_isolated(&self, id: u64, isolated: bool) -> anyhow::Result<()> {
         let member = self.member(id)?;
         member.relay.set_down(isolated);
-        // A member dials its peers from a port of its own (Raft's), and
-        // answers forwarded requests from its QUIC port.
-        let mut sources = vec![member.quic];
-        if let Some((core, _)) = &member.running {
-            let dial = core.peer_dial_addr()?;
-            sources.push(SocketAddr::new(member.quic.ip(), dial.port()));
-        }
+        member.raft_relay.set_down(isolated);
+        // A member dials its peers from its Raft port, and answers
+        // forwarded requests from its QUIC port.
+        let sources = [member.quic, member.raft];
         for (other_id, other) in &self.members {
             if *other_id != id {
                 for source in &sources {
                     other.relay.set_blocked(*source, isolated);
+                    other.raft_relay.set_blocked(*source, isolated);
                 }
             }
         }
         Ok(())
+    }
+
+    /// Cuts (or restores) the links between members' public QUIC ports,
+    /// leaving their Raft ports and the harness's own links alone.
+    pub fn cut_public_links(&self, cut: bool) {
+        for (id, member) in &self.members {
+            for (other_id, other) in &self.members {
+                if other_id != id {
+                    other.relay.set_blocked(member.raft, cut);
+                }
+            }
+        }
+    }
+
+    /// Makes every member's Raft port unreachable (or reachable again).
+    pub fn set_raft_ports_down(&self, down: bool) {
+        for member in self.members.values() {
+            member.raft_relay.set_down(down);
+        }
     }
 
     /// A member's HTTP address.
@@ -257,13 +284,17 @@ impl TestCluster {
     /// Restarts a stopped member on its old ports with its old data.
     pub async fn restart(&mut self, id: u64) -> anyhow::Result<()> {
         let member = self.member(id)?;
-        let (quic, http, creds) = (member.quic, member.http, member.creds.clone());
+        let (quic, http, raft) = (member.quic, member.http, member.raft);
+        let creds = member.creds.clone();
         let bound = wait_until(
             &format!("member {id}'s ports and store to be free"),
             DEFAULT_DEADLINE,
             || {
                 let creds = creds.clone();
-                async move { BoundCoordinator::bind(quic, http, creds).await.ok() }
+                async move {
+                    std::net::UdpSocket::bind(raft).ok()?;
+                    BoundCoordinator::bind(quic, http, creds).await.ok()
+                }
             },
         )
         .await?;
@@ -277,11 +308,14 @@ impl TestCluster {
         let creds = self.pki.creds(Role::Coordinator, &format!("coord-{id}"))?;
         let bound = BoundCoordinator::bind(LOCALHOST, LOCALHOST, creds.clone()).await?;
         let quic = bound.quic_addr()?;
+        let raft = free_udp_port()?;
         self.members.insert(
             id,
             Member {
                 quic,
                 relay: Relay::start(quic).await?,
+                raft,
+                raft_relay: Relay::start(raft).await?,
                 http: bound.http_addr()?,
                 data_dir: self.pki.root().join(format!("coord-{id}-data")),
                 creds,
@@ -333,4 +367,10 @@ impl TestCluster {
         }
         Ok(())
     }
+}
+
+/// A UDP address on loopback that was free a moment ago, for a member's
+/// Raft port (its relay needs the port before the member starts).
+fn free_udp_port() -> std::io::Result<SocketAddr> {
+    std::net::UdpSocket::bind(LOCALHOST)?.local_addr()
 }

@@ -85,6 +85,8 @@ async fn run((config, creds, signer): Loaded) -> anyhow::Result<RunOutcome> {
         data_dir: settings.data_dir.clone(),
         peers: config.peers.clone(),
         tuning: RaftTuning::default(),
+        raft_listen: settings.raft_listen,
+        raft_advertised_port: None,
     };
     bound
         .start(node, FleetPolicy::from_config(&config), &shutdown)

@@ -11,19 +11,22 @@ pub use membership::unix_ms;
 pub use raft_thread::{RaftThreadError, RAFT_THREAD_NAME};
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mevfleet_common::net::HostPort;
-use mevfleet_common::tls::{self, Credentials, TlsError};
+use mevfleet_common::shutdown::Shutdown;
+use mevfleet_common::tls::{self, Credentials, Service, TlsError};
 use openraft::error::{InitializeError, RaftError};
 use openraft::{ServerState, SnapshotPolicy};
 use tracing::{info, warn};
 
 use crate::raft::log_store::LogStore;
-use crate::raft::network::{NetworkFactory, PeerClient, PeerError};
+use crate::raft::network::{NetworkFactory, PeerClient, PeerError, PEER_TRANSPORT};
+use crate::raft::raft_port::serve_raft_port;
+use crate::raft::service::RaftService;
 use crate::raft::state_machine::{StateMachine, StateView};
 use crate::raft::store::{self, StoreError};
 use crate::raft::types::StorageError;
@@ -78,6 +81,13 @@ pub struct NodeSettings {
     pub peers: BTreeMap<u64, HostPort>,
     /// Raft timings.
     pub tuning: RaftTuning,
+    /// Where to serve Raft's own port (openraft's calls between members,
+    /// and the port this member dials them from); by default a free port
+    /// on every address of the QUIC port's family.
+    pub raft_listen: Option<SocketAddr>,
+    /// The Raft port the other members are told to dial, when it is not
+    /// the bound one (a port forwarded or relayed to it).
+    pub raft_advertised_port: Option<u16>,
 }
 
 /// Why a member could not start or an operation failed.
@@ -92,6 +102,14 @@ pub enum NodeError {
     /// The QUIC client for peers could not be built.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// Raft's own port could not be opened.
+    #[error("cannot open Raft's port on {addr}: {reason} (is another process using it? change `raft_listen`)")]
+    RaftPort {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
     /// The thread Raft runs on could not be started.
     #[error(transparent)]
     Thread(#[from] RaftThreadError),
@@ -125,9 +143,11 @@ pub struct NodeCore {
     raft: Raft,
     view: StateView,
     peers: Arc<PeerClient>,
+    /// The Raft port the other members are told to dial.
+    raft_port: u16,
     batcher: batch::Batcher,
     /// Last: its tasks (Raft's core among them) stop when it is dropped.
-    _raft_thread: RaftThread,
+    raft_thread: RaftThread,
 }
 
 impl std::fmt::Debug for NodeCore {
@@ -141,9 +161,11 @@ impl std::fmt::Debug for NodeCore {
 impl NodeCore {
     /// Opens the store, starts Raft, and initialises the cluster if this
     /// member is pristine and has initial peers. `listen` is the member's
-    /// QUIC address: the member dials its peers from a port of its own on
-    /// the same address family, driven by the Raft thread, so that the
-    /// answers to its Raft calls never queue behind agent traffic.
+    /// QUIC address. Raft's own port (`settings.raft_listen`, by default a
+    /// free port on `listen`'s address family) is opened here, driven by
+    /// the Raft thread: the member dials its peers from it, so the answers
+    /// to its Raft calls never queue behind agent traffic, and serves
+    /// openraft's calls on it once [`NodeCore::serve_raft_port`] runs.
     pub async fn start(
         settings: NodeSettings,
         listen: SocketAddr,
@@ -155,10 +177,30 @@ impl NodeCore {
         let state_machine = StateMachine::open(db, wal_sync.clone())?;
         let view = state_machine.view();
         let raft_thread = RaftThread::start()?;
+        let raft_bind = settings.raft_listen.unwrap_or_else(|| {
+            let any: IpAddr = if listen.is_ipv6() {
+                Ipv6Addr::UNSPECIFIED.into()
+            } else {
+                Ipv4Addr::UNSPECIFIED.into()
+            };
+            SocketAddr::new(any, 0)
+        });
+        let raft_port_error = |reason: String| NodeError::RaftPort {
+            addr: raft_bind,
+            reason,
+        };
         let endpoint = {
             // quinn drives an endpoint on the runtime it is made on.
             let _on_raft_thread = raft_thread.handle().enter();
-            tls::client_endpoint(listen)?
+            tls::server_endpoint(raft_bind, creds, &[Service::Raft], PEER_TRANSPORT)
+                .map_err(|err| raft_port_error(err.to_string()))?
+        };
+        let raft_port = match settings.raft_advertised_port {
+            Some(port) => port,
+            None => endpoint
+                .local_addr()
+                .map_err(|err| raft_port_error(err.to_string()))?
+                .port(),
         };
         let peers = Arc::new(PeerClient::new(
             endpoint,
@@ -198,7 +240,8 @@ impl NodeCore {
             raft,
             view,
             peers,
-            _raft_thread: raft_thread,
+            raft_port,
+            raft_thread,
         });
         core.form_cluster(&settings.peers).await?;
         Ok(core)
@@ -248,10 +291,10 @@ impl NodeCore {
         self.node_id
     }
 
-    /// The address this member dials its peers from: a port of its own,
-    /// chosen at start, on the address family of its QUIC port.
-    pub fn peer_dial_addr(&self) -> std::io::Result<SocketAddr> {
-        self.peers.local_addr()
+    /// The peers (by public address) this member reaches on their Raft
+    /// port; the others get openraft's calls on their public port.
+    pub fn peers_on_raft_port(&self) -> Vec<String> {
+        self.peers.on_raft_port()
     }
 
     /// The openraft handle (metrics, waits).
@@ -262,6 +305,22 @@ impl NodeCore {
     /// The applied state, for reads that need not be confirmed current.
     pub fn view(&self) -> &StateView {
         &self.view
+    }
+
+    /// The Raft port the other members dial for openraft's calls.
+    pub fn raft_port(&self) -> u16 {
+        self.raft_port
+    }
+
+    /// Serves openraft's calls from the other members on the Raft port,
+    /// on the Raft thread, until `shutdown`.
+    pub(crate) fn serve_raft_port(&self, service: Arc<RaftService>, shutdown: &Shutdown) {
+        let serving = serve_raft_port(
+            self.peers.endpoint().clone(),
+            service,
+            shutdown.token().clone(),
+        );
+        shutdown.spawn_on("raft-port", self.raft_thread.handle(), serving);
     }
 
     pub(crate) fn peers(&self) -> &PeerClient {

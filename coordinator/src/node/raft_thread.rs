@@ -1,8 +1,8 @@
 //! The thread Raft runs on. openraft's core, its replication streams, the
-//! write batcher, the store's synchronous writes, and the endpoint and
-//! connections this member dials its peers from all run on one worker
-//! thread of their own, apart from the runtime that serves agents, admins
-//! and HTTP. Thousands of agents' heartbeats then cannot hold up the
+//! write batcher, the store's synchronous writes, and the Raft port (the
+//! endpoint this member dials its peers from and answers their openraft
+//! calls on, with its connections) all run on one worker thread of their
+//! own, apart from the runtime that serves agents, admins and HTTP. Thousands of agents' heartbeats then cannot hold up the
 //! leader's heartbeats to its followers (which would make them elect
 //! another leader) nor its followers' answers (which would stop commits),
 //! and a store sync cannot stop agent traffic while it runs.

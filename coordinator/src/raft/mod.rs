@@ -10,6 +10,8 @@
 pub mod committed;
 pub mod log_store;
 pub mod network;
+pub mod peer_routes;
+pub mod raft_port;
 pub mod service;
 pub mod state_machine;
 pub mod store;

@@ -1,11 +1,12 @@
-//! The Raft network over QUIC: one cached connection per peer address, on
-//! the Raft service with coordinator certificates only, and openraft's
-//! network traits on top.
+//! The Raft network over QUIC: per peer, a cached connection to its public
+//! port and, for openraft's own calls, one to its Raft port (see
+//! [`super::peer_routes`]), on the Raft service with coordinator
+//! certificates only, and openraft's network traits on top.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mevfleet_common::identity::Role;
 use mevfleet_common::net::HostPort;
@@ -20,13 +21,21 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use tokio::sync::Mutex;
+use tracing::{debug, warn, Instrument};
 
+use super::peer_routes::{find_raft_port, PeerRoutes, RETRY_RAFT_PORT};
 use super::types::{MemberNode, TypeConfig};
 use super::wal_sync::WalSync;
 use super::wire::{RaftRequest, RaftResponse};
 
 /// Frame limit between coordinators: entry batches and snapshot chunks.
 pub const RAFT_MAX_FRAME: usize = 16 << 20;
+/// QUIC timings between members: a peer silent for 3 s is gone, so a
+/// member that restarted on another Raft port is looked for again soon.
+pub const PEER_TRANSPORT: TransportSettings = TransportSettings {
+    idle_timeout: Duration::from_secs(3),
+    keep_alive: Duration::from_secs(1),
+};
 /// How long to wait for a peer to answer a dial.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -57,13 +66,17 @@ pub enum PeerError {
     },
 }
 
-/// Connections to the other coordinators, made from this member's QUIC
-/// endpoint with its coordinator certificate.
+/// Connections to the other coordinators, made from this member's Raft
+/// endpoint (which also serves its Raft port) with its coordinator
+/// certificate.
 #[derive(Debug)]
 pub struct PeerClient {
     endpoint: quinn::Endpoint,
     config: quinn::ClientConfig,
+    /// Connections to the peers' public ports, by address.
     connections: Mutex<HashMap<String, quinn::Connection>>,
+    /// Where openraft's calls to each peer go.
+    routes: Arc<PeerRoutes>,
     /// The runtime connections are dialled on: a connection's driver (its
     /// sends, timers and retransmits) runs where it was dialled, so peer
     /// connections stay on the Raft thread whoever dials first.
@@ -82,20 +95,20 @@ impl PeerClient {
             creds,
             Service::Raft,
             ExpectedPeer::role(Role::Coordinator),
-            TransportSettings::default(),
+            PEER_TRANSPORT,
         )?;
         Ok(Self {
             endpoint,
             config,
             connections: Mutex::new(HashMap::new()),
+            routes: Arc::default(),
             dial_on,
         })
     }
 
-    /// The address this member dials its peers from (its own port, not the
-    /// member's QUIC port).
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.endpoint.local_addr()
+    /// The peers reached on their Raft port, by public address.
+    pub fn on_raft_port(&self) -> Vec<String> {
+        self.routes.on_raft_port()
     }
 
     /// Closes every connection this member dialled, telling the peers.
@@ -104,18 +117,34 @@ impl PeerClient {
             .close(quinn::VarInt::from_u32(0), b"member stopping");
     }
 
-    /// Sends `request` to the member at `addr` and waits at most `timeout`.
+    /// This member's Raft endpoint: it dials the peers and serves the Raft
+    /// port.
+    pub fn endpoint(&self) -> &quinn::Endpoint {
+        &self.endpoint
+    }
+
+    /// Sends `request` to the member at `addr` (its public address) and
+    /// waits at most `timeout`: openraft's own calls to the member's Raft
+    /// port once it is known, everything else to its public port.
     pub async fn call(
         &self,
         addr: &str,
         request: &RaftRequest,
         timeout: Duration,
     ) -> Result<RaftResponse, PeerError> {
-        let conn = self.connection(addr).await?;
         let limits = RpcLimits {
             max_frame: RAFT_MAX_FRAME,
             timeout,
         };
+        if request.is_consensus() {
+            if let Some(conn) = self.routes.raft_port(addr) {
+                return self.call_raft_port(addr, conn, request, limits).await;
+            }
+        }
+        let conn = self.connection(addr).await?;
+        if request.is_consensus() {
+            self.find_raft_port(addr, &conn);
+        }
         match call::<_, RaftResponse>(&conn, request, limits).await {
             Ok(response) => Ok(response),
             Err(err @ RpcError::Connection(_)) => {
@@ -130,6 +159,67 @@ impl PeerClient {
                 source,
             }),
         }
+    }
+
+    async fn call_raft_port(
+        &self,
+        addr: &str,
+        conn: quinn::Connection,
+        request: &RaftRequest,
+        limits: RpcLimits,
+    ) -> Result<RaftResponse, PeerError> {
+        let result = call::<_, RaftResponse>(&conn, request, limits).await;
+        if let Err(RpcError::Connection(_)) = &result {
+            // Gone (closed, reset, or silent past the idle timeout, as a
+            // peer that restarted on another port is): look for the port
+            // again on the next call.
+            self.routes.failed(addr, &conn);
+        }
+        result.map_err(|err| match err {
+            RpcError::Connection(_) => PeerError::Unreachable {
+                addr: addr.to_owned(),
+                reason: format!("its Raft port: {err}"),
+            },
+            source => PeerError::Call {
+                addr: addr.to_owned(),
+                source,
+            },
+        })
+    }
+
+    /// Looks for `addr`'s Raft port in the background (on the Raft
+    /// thread), unless a search is running or failed recently.
+    fn find_raft_port(&self, addr: &str, public: &quinn::Connection) {
+        if !self.routes.start_finding(addr, Instant::now()) {
+            return;
+        }
+        let (routes, endpoint, config) = (
+            self.routes.clone(),
+            self.endpoint.clone(),
+            self.config.clone(),
+        );
+        let (public, addr) = (public.clone(), addr.to_owned());
+        let search = async move {
+            let found = match find_raft_port(&public, &endpoint, config, DIAL_TIMEOUT).await {
+                Ok(conn) => {
+                    debug!(peer = %addr, raft_port = %conn.remote_address(), "Raft calls go to the peer's Raft port");
+                    Some(conn)
+                }
+                Err(reason) => {
+                    warn!(
+                        peer = %addr,
+                        %reason,
+                        retry_s = RETRY_RAFT_PORT.as_secs(),
+                        "Raft calls go to the peer's public port"
+                    );
+                    None
+                }
+            };
+            routes.found(&addr, found, Instant::now());
+        };
+        // Bounded by the ask and dial timeouts; nothing to stop.
+        self.dial_on
+            .spawn(search.instrument(tracing::info_span!("task", name = "find-raft-port")));
     }
 
     async fn connection(&self, addr: &str) -> Result<quinn::Connection, PeerError> {

@@ -74,6 +74,7 @@ impl Handler for RaftService {
             RaftRequest::FleetView => forwarded(self.fleet.view_here().await, |view| {
                 RaftResponse::Fleet(Box::new(view))
             }),
+            RaftRequest::RaftPort => RaftResponse::RaftPort(self.core.raft_port()),
         })
     }
 }

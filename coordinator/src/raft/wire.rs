@@ -36,6 +36,19 @@ pub enum RaftRequest {
     Status,
     /// The fleet view, which only the leader can build.
     FleetView,
+    /// The port this member answers openraft's calls on (its Raft port).
+    RaftPort,
+}
+
+impl RaftRequest {
+    /// Whether this is one of openraft's own calls, which go to a peer's
+    /// Raft port; the rest go to its public port.
+    pub fn is_consensus(&self) -> bool {
+        matches!(
+            self,
+            Self::AppendEntries(_) | Self::Vote(_) | Self::InstallSnapshot(_)
+        )
+    }
 }
 
 /// A change of cluster membership.
@@ -81,6 +94,8 @@ pub enum RaftResponse {
     Status(MemberStatus),
     /// The fleet view.
     Fleet(Box<mevfleet_common::wire::fleet::FleetView>),
+    /// The port this member answers openraft's calls on.
+    RaftPort(u16),
 }
 
 /// A read of the fleet state.

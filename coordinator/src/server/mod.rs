@@ -130,6 +130,7 @@ impl CoordinatorServer {
         let agent = Arc::new(AgentService::new(whoami, fleet.clone()));
         let enroll = Arc::new(EnrollService::new(core.clone(), self.signer.clone()));
         let raft = Arc::new(RaftService::new(fleet));
+        core.serve_raft_port(raft.clone(), &shutdown);
         info!(addr = %self.endpoint.local_addr()?, node_id = core.node_id(), "serving QUIC");
         loop {
             let incoming = tokio::select! {
