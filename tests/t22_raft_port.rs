@@ -3,7 +3,7 @@
 //! port when the Raft port cannot be reached. Links are cut with the
 //! harness's relays.
 
-use mevfleet_tests::{init_logs, wait_until, TestCluster, DEFAULT_DEADLINE};
+use mevfleet_tests::{http_get, init_logs, wait_until, TestCluster, DEFAULT_DEADLINE};
 
 /// Waits until member `id` reaches `count` peers on their Raft port.
 async fn wait_on_raft_port(cluster: &TestCluster, id: u64, count: usize) -> anyhow::Result<()> {
@@ -23,6 +23,11 @@ async fn replication_goes_through_the_raft_port() -> anyhow::Result<()> {
     let leader = cluster.wait_for_leader().await?;
     cluster.set(leader, "before", "v").await?;
     wait_on_raft_port(&cluster, leader, 2).await?;
+    let text = http_get(cluster.http_addr(leader)?, "/metrics").await?;
+    assert!(
+        text.contains("mevfleet_raft_peers_on_raft_port 2"),
+        "the leader's metrics show both followers on their Raft port:\n{text}"
+    );
 
     // --- the public ports between members are cut: writes to the leader
     // still commit on a quorum and reach every member

@@ -54,6 +54,11 @@ pub async fn render(fleet: &Fleet) -> String {
         "1 while the Raft core runs; 0 after a fatal error.",
         u8::from(metrics.running_state.is_ok()),
     );
+    out.gauge(
+        "mevfleet_raft_peers_on_raft_port",
+        "Peers this member sends openraft's calls to on their Raft port; the others get them on their QUIC port. On the leader, every follower unless a firewall or an older member stands in the way.",
+        core.peers_on_raft_port().len(),
+    );
     let last_log = metrics.last_log_index.unwrap_or(0);
     let applied = metrics.last_applied.map(|id| id.index).unwrap_or(0);
     out.gauge(
