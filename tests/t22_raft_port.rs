@@ -1,9 +1,16 @@
 //! t22 Raft's own port: openraft's calls between members go to each
 //! member's Raft port once it is known, and fall back to the public QUIC
-//! port when the Raft port cannot be reached. Links are cut with the
-//! harness's relays.
+//! port when the Raft port cannot be reached; the Raft port answers
+//! nothing else. Links are cut with the harness's relays.
 
-use mevfleet_tests::{http_get, init_logs, wait_until, TestCluster, DEFAULT_DEADLINE};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mevfleet_common::identity::Role;
+use mevfleet_common::tls::{self, ExpectedPeer, Service, TransportSettings};
+use mevfleet_common::wire::{call, ErrorCode, RpcError, RpcLimits};
+use mevfleet_coordinator::raft::wire::{RaftRequest, RaftResponse};
+use mevfleet_tests::{http_get, init_logs, wait_until, TestCluster, DEFAULT_DEADLINE, LOCALHOST};
 
 /// Waits until member `id` reaches `count` peers on their Raft port.
 async fn wait_on_raft_port(cluster: &TestCluster, id: u64, count: usize) -> anyhow::Result<()> {
@@ -84,6 +91,35 @@ async fn raft_calls_fall_back_to_the_public_port_when_the_raft_port_is_unreachab
     );
     for id in cluster.ids() {
         cluster.wait_applied(id, receipt.index).await?;
+    }
+    cluster.stop_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_raft_port_refuses_what_is_not_an_openraft_call() -> anyhow::Result<()> {
+    init_logs();
+    let mut cluster = TestCluster::start(3).await?;
+    let leader = cluster.wait_for_leader().await?;
+    let port = cluster.core(leader)?.raft_port();
+    let creds = cluster.pki().creds(Role::Coordinator, "coord-probe")?;
+    let config = tls::client_config(
+        &creds,
+        Service::Raft,
+        ExpectedPeer::role(Role::Coordinator),
+        TransportSettings::default(),
+    )?;
+    let endpoint = tls::client_endpoint(LOCALHOST)?;
+    let target = SocketAddr::new(LOCALHOST.ip(), port);
+    let conn = tls::connect(&endpoint, config, target, Duration::from_secs(5))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let refused = call::<_, RaftResponse>(&conn, &RaftRequest::Status, RpcLimits::default()).await;
+    match refused {
+        Err(RpcError::Remote(err)) => {
+            assert_eq!(err.code, ErrorCode::BAD_REQUEST, "{err}");
+            assert!(err.reason.contains("only openraft's calls"), "{err}");
+        }
+        other => panic!("a status request on the Raft port was answered: {other:?}"),
     }
     cluster.stop_all().await
 }

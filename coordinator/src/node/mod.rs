@@ -315,11 +315,7 @@ impl NodeCore {
     /// Serves openraft's calls from the other members on the Raft port,
     /// on the Raft thread, until `shutdown`.
     pub(crate) fn serve_raft_port(&self, service: Arc<RaftService>, shutdown: &Shutdown) {
-        let serving = serve_raft_port(
-            self.peers.endpoint().clone(),
-            service,
-            shutdown.token().clone(),
-        );
+        let serving = serve_raft_port(self.peers.endpoint().clone(), service, shutdown.clone());
         shutdown.spawn_on("raft-port", self.raft_thread.handle(), serving);
     }
 

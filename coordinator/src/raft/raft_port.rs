@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use mevfleet_common::identity::PeerIdentity;
+use mevfleet_common::shutdown::Shutdown;
 use mevfleet_common::tls::{self, Accepted, AcceptedPeer};
 use mevfleet_common::wire::{serve, ErrorCode, Handler, RpcLimits, WireError};
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use super::network::RAFT_MAX_FRAME;
@@ -44,13 +44,15 @@ impl Handler for ConsensusOnly {
     }
 }
 
-/// Serves openraft's calls on `endpoint` until `stop` is cancelled, on the
-/// runtime this runs on (each connection and request is spawned there).
+/// Serves openraft's calls on `endpoint` until `shutdown`, on the runtime
+/// this runs on (each connection, a task `shutdown` tracks, and each
+/// request are spawned there).
 pub async fn serve_raft_port(
     endpoint: quinn::Endpoint,
     service: Arc<RaftService>,
-    stop: CancellationToken,
+    shutdown: Shutdown,
 ) {
+    let stop = shutdown.token().clone();
     let service = Arc::new(ConsensusOnly(service));
     if let Ok(addr) = endpoint.local_addr() {
         info!(%addr, "serving Raft's own port");
@@ -62,7 +64,7 @@ pub async fn serve_raft_port(
         };
         let Some(incoming) = incoming else { break };
         let (service, stop) = (service.clone(), stop.clone());
-        tokio::spawn(async move {
+        shutdown.spawn("raft-port-connection", async move {
             let remote = incoming.remote_address();
             let conn = match incoming.await {
                 Ok(conn) => conn,
